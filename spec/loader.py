@@ -1,0 +1,500 @@
+"""Read `spec/data/`, validate it, and build the frozen `Spec`.
+
+Validation has two layers: each file against its JSON Schema (`spec/schema/`),
+then every cross-reference between files (statuses, events, pages, retcodes,
+formats). Problems are collected, never raised one at a time, so that
+`python -m spec check` can list them all.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+from referencing import Registry, Resource
+
+from . import model as m
+
+DATA_DIR = Path(__file__).parent / "data"
+SCHEMA_DIR = Path(__file__).parent / "schema"
+TABLES = ("order_status", "ticket_status", "payment_types", "transitions", "fees",
+          "refund_modes", "formats", "callbacks", "gaps")
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.path}" if self.path else self.file
+        return f"{where}: {self.message}"
+
+
+class SpecInvalid(Exception):
+    """The spec data does not validate; `problems` lists every finding."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+# ---------------------------------------------------------------- raw reading
+
+@dataclass
+class RawSpec:
+    root: Path
+    pages: dict[str, Any]  # relative file name -> data
+    tables: dict[str, Any]  # table name -> data
+    profiles: dict[str, Any]  # relative file name -> data (extends resolved)
+
+
+def _read_yaml(path: Path, problems: list[Problem], rel: str) -> Any:
+    try:
+        with path.open(encoding="utf-8") as fh:
+            return yaml.safe_load(fh)
+    except (OSError, yaml.YAMLError) as exc:
+        problems.append(Problem(rel, "", f"cannot read YAML: {exc}".replace("\n", " ")))
+        return None
+
+
+def _deep_merge(base: Any, override: Any) -> Any:
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for k, v in override.items():
+            merged[k] = _deep_merge(base.get(k), v) if k in base else copy.deepcopy(v)
+        return merged
+    return copy.deepcopy(override)
+
+
+def _resolve_profiles(raw: dict[str, Any], problems: list[Problem]) -> dict[str, Any]:
+    by_name = {d.get("name"): (f, d) for f, d in raw.items() if isinstance(d, dict)}
+    resolved: dict[str, Any] = {}
+
+    def resolve(fname: str, data: dict, seen: tuple[str, ...]) -> dict:
+        parent = data.get("extends")
+        if not parent:
+            return data
+        if parent in seen or parent not in by_name:
+            why = "cycle" if parent in seen else "unknown profile"
+            problems.append(Problem(fname, "extends", f"{why}: {parent!r}"))
+            return {k: v for k, v in data.items() if k != "extends"}
+        pfile, pdata = by_name[parent]
+        base = resolve(pfile, pdata, seen + (parent,))
+        child = {k: v for k, v in data.items() if k != "extends"}
+        return _deep_merge(base, child)
+
+    for fname, data in raw.items():
+        if isinstance(data, dict):
+            resolved[fname] = resolve(fname, data, (data.get("name"),))
+    return resolved
+
+
+def read_raw(root: Path | None = None, extra_profiles: list[Path] | None = None) -> tuple[RawSpec, list[Problem]]:
+    root = Path(root) if root else DATA_DIR
+    problems: list[Problem] = []
+    pages = {}
+    for path in sorted((root / "pages").glob("*.yaml")):
+        rel = f"pages/{path.name}"
+        pages[rel] = _read_yaml(path, problems, rel)
+    tables = {}
+    for name in TABLES:
+        path = root / "tables" / f"{name}.yaml"
+        rel = f"tables/{name}.yaml"
+        if not path.exists():
+            problems.append(Problem(rel, "", "missing table file"))
+            continue
+        tables[name] = _read_yaml(path, problems, rel)
+    raw_profiles = {}
+    paths = sorted((root / "profiles").glob("*.yaml")) + list(extra_profiles or [])
+    for path in paths:
+        rel = f"profiles/{path.name}" if path.parent == root / "profiles" else str(path)
+        raw_profiles[rel] = _read_yaml(path, problems, rel)
+    return RawSpec(root, pages, tables, _resolve_profiles(raw_profiles, problems)), problems
+
+
+# ---------------------------------------------------------------- validation
+
+def _schema(name: str) -> dict:
+    with (SCHEMA_DIR / f"{name}.schema.json").open(encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def _registry() -> Registry:
+    schemas = (_schema(n) for n in ("page", "gap", "tables", "profile"))
+    return Registry().with_resources([(s["$id"], Resource.from_contents(s)) for s in schemas])
+
+
+def _errors(schema: dict, data: Any, registry: Registry) -> list[jsonschema.ValidationError]:
+    cls = jsonschema.validators.validator_for(schema)
+    return sorted(cls(schema, registry=registry).iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+
+
+def _json_path(error: jsonschema.ValidationError) -> str:
+    out = ""
+    for part in error.absolute_path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _schema_problems(raw: RawSpec) -> list[Problem]:
+    registry = _registry()
+    checks = [({"$ref": "ybx:page"}, rel, data) for rel, data in raw.pages.items()]
+    checks += [({"$ref": f"ybx:tables#/$defs/{name}"}, f"tables/{name}.yaml", data) for name, data in raw.tables.items()]
+    checks += [({"$ref": "ybx:profile"}, rel, data) for rel, data in raw.profiles.items()]
+    return [
+        Problem(rel, _json_path(err), err.message)
+        for schema, rel, data in checks
+        for err in _errors(schema, data, registry)
+    ]
+
+
+def _xref_problems(raw: RawSpec) -> list[Problem]:
+    """Every name one file uses must be defined by another."""
+    problems: list[Problem] = []
+    add = lambda f, p, msg: problems.append(Problem(f, p, msg))  # noqa: E731
+    t = raw.tables
+    statuses = {s["code"] for s in t["order_status"]["statuses"]}
+    initial = t["order_status"]["initial"]
+    ptypes = {p["id"] for p in t["payment_types"]["types"]}
+    events = {e["id"] for e in t["transitions"]["events"]}
+    formats = {f["id"] for f in t["formats"]["formats"]}
+    encryptions = {e["id"] for e in t["formats"]["encryptions"]}
+
+    names: dict[str, str] = {}
+    pages: dict[str, dict] = {}
+    for rel, data in raw.pages.items():
+        page = data["page"]
+        stem = page[:-5] if page.lower().endswith(".aspx") else None
+        expected = f"pages/{stem}.yaml" if stem else None
+        if expected and rel != expected and not any(
+            rel == f"pages/{a[:-5]}.yaml" for a in data.get("aliases", [])
+        ):
+            add(rel, "page", f"file name should be {expected.split('/')[-1]} for page {page!r}")
+        own = [page, *data.get("aliases", [])]
+        for n in own:
+            if n.lower() in names:
+                add(rel, "page", f"page name {n!r} is also defined in {names[n.lower()]}")
+            names[n.lower()] = rel
+        pages[page] = data
+    callback_pages = {p for p, d in pages.items() if d["direction"] == "callback"}
+
+    for rel, data in raw.pages.items():
+        seen: set[str] = set()
+        for i, p in enumerate(data["params"]):
+            low = p["name"].lower()
+            if low in seen:
+                add(rel, f"params[{i}].name", f"parameter {p['name']!r} appears twice (names are case-insensitive)")
+            seen.add(low)
+            if p["encryption"] not in encryptions:
+                add(rel, f"params[{i}].encryption", f"unknown encryption {p['encryption']!r}")
+            if p.get("format") and p["format"] not in formats:
+                add(rel, f"params[{i}].format", f"unknown format {p['format']!r}")
+        keys: set[str] = set()
+        for i, r in enumerate(data["retcodes"]):
+            if r["key"] in keys:
+                add(rel, f"retcodes[{i}].key", f"retcode key {r['key']!r} appears twice")
+            keys.add(r["key"])
+        if data["direction"] == "request" and "0" not in {r["code"] for r in data["retcodes"]}:
+            add(rel, "retcodes", "a request page must list retcode 0")
+
+        def walk(elements: list, path: str) -> None:
+            for j, e in enumerate(elements):
+                if e.get("format") and e["format"] not in formats:
+                    add(rel, f"{path}[{j}].format", f"unknown format {e['format']!r}")
+                walk(e.get("children", []), f"{path}[{j}].children")
+
+        walk(data["response"], "response")
+        beh = data["behaviour"]
+        for i, ev in enumerate(beh.get("events", [])):
+            if ev not in events:
+                add(rel, f"behaviour.events[{i}]", f"unknown event {ev!r}")
+        for i, cb in enumerate(beh.get("callbacks", [])):
+            if cb not in callback_pages:
+                add(rel, f"behaviour.callbacks[{i}]", f"{cb!r} is not a callback page")
+
+    def known_status(code: str) -> bool:
+        return code in statuses or code == initial
+
+    tr = t["transitions"]
+    for i, e in enumerate(tr["events"]):
+        for j, pg in enumerate(e.get("pages", [])):
+            if pg not in pages:
+                add("tables/transitions.yaml", f"events[{i}].pages[{j}]", f"unknown page {pg!r}")
+    ids: set[str] = set()
+    for i, x in enumerate(tr["transitions"]):
+        path = f"transitions[{i}]"
+        if x["id"] in ids:
+            add("tables/transitions.yaml", f"{path}.id", f"duplicate transition id {x['id']!r}")
+        ids.add(x["id"])
+        for key in ("from", "to"):
+            if not known_status(x[key]):
+                add("tables/transitions.yaml", f"{path}.{key}", f"unknown order status {x[key]!r}")
+        if x["event"] not in events:
+            add("tables/transitions.yaml", f"{path}.event", f"unknown event {x['event']!r}")
+        for pt in x["payment_types"]:
+            if pt not in ptypes:
+                add("tables/transitions.yaml", f"{path}.payment_types", f"unknown payment type {pt!r}")
+        for cb in x.get("callbacks", []):
+            if cb not in callback_pages:
+                add("tables/transitions.yaml", f"{path}.callbacks", f"{cb!r} is not a callback page")
+    for i, f in enumerate(tr.get("forbidden", [])):
+        path = f"forbidden[{i}]"
+        if f["event"] not in events:
+            add("tables/transitions.yaml", f"{path}.event", f"unknown event {f['event']!r}")
+        for s in f["from"]:
+            if not known_status(s):
+                add("tables/transitions.yaml", f"{path}.from", f"unknown order status {s!r}")
+        page = pages.get(f["page"])
+        if page is None:
+            add("tables/transitions.yaml", f"{path}.page", f"unknown page {f['page']!r}")
+        elif f["retcode"] not in {r["key"] for r in page["retcodes"]}:
+            add("tables/transitions.yaml", f"{path}.retcode", f"page {f['page']} lists no retcode {f['retcode']!r}")
+
+    for i, r in enumerate(t["callbacks"]["rules"]):
+        if r["page"] not in callback_pages:
+            add("tables/callbacks.yaml", f"rules[{i}].page", f"{r['page']!r} is not a callback page")
+        for ev in r["fires_on"]:
+            if ev not in events:
+                add("tables/callbacks.yaml", f"rules[{i}].fires_on", f"unknown event {ev!r}")
+    for i, ts in enumerate(t["ticket_status"]["statuses"]):
+        for pg in ts.get("used_by", []):
+            if pg not in pages:
+                add("tables/ticket_status.yaml", f"statuses[{i}].used_by", f"unknown page {pg!r}")
+    for i, s in enumerate(t["fees"]["situations"]):
+        for pt in s["payment_types"]:
+            if pt not in ptypes:
+                add("tables/fees.yaml", f"situations[{i}].payment_types", f"unknown payment type {pt!r}")
+
+    gap_ids: dict[str, str] = {}
+    all_gaps = [(f"pages/{k.split('/')[-1]}", g) for k, d in raw.pages.items() for g in d.get("gaps", [])]
+    all_gaps += [("tables/gaps.yaml", g) for g in t["gaps"]["gaps"]]
+    for rel, g in all_gaps:
+        if g["id"] in gap_ids:
+            add(rel, "gaps", f"gap id {g['id']!r} also used in {gap_ids[g['id']]}")
+        gap_ids[g["id"]] = rel
+
+    profile_names = [d.get("name") for d in raw.profiles.values()]
+    if "default" not in profile_names:
+        add("profiles", "", "no profile named 'default'")
+    if len(set(profile_names)) != len(profile_names):
+        add("profiles", "", "two profiles share a name")
+    return problems
+
+
+def check(root: Path | None = None, extra_profiles: list[Path] | None = None) -> list[Problem]:
+    """Every problem of the spec at `root` (default: the packaged spec)."""
+    raw, problems = read_raw(root, extra_profiles)
+    if problems:
+        return problems
+    problems = _schema_problems(raw)
+    if problems:
+        return problems
+    return _xref_problems(raw)
+
+
+# ---------------------------------------------------------------- building
+
+def _t(v: Any) -> tuple:
+    return tuple(str(x) for x in (v or ()))
+
+
+def _s(v: Any) -> str:
+    return "" if v is None else str(v)
+
+
+def _element(d: dict) -> m.Element:
+    return m.Element(
+        name=d["name"], occurs=d.get("occurs", "1"), type=d.get("type", "string"),
+        label_zh=_s(d.get("label_zh")), en=_s(d.get("en")),
+        values=_t(d["values"]) if "values" in d else None, format=d.get("format"),
+        children=tuple(_element(c) for c in d.get("children", ())),
+    )
+
+
+def _gap(d: dict, where: str) -> m.Gap:
+    return m.Gap(d["id"], d["clause"], d.get("line"), d["issue_en"], d["choice_en"], where)
+
+
+def _page(rel: str, d: dict) -> m.Page:
+    params = []
+    for p in d["params"]:
+        base, length = m.parse_type(p.get("type"))
+        params.append(m.Param(
+            name=p["name"], label_zh=p["label_zh"], en=p["en"], required=p["required"],
+            type_raw=p.get("type"), base_type=base, max_length=length, encryption=p["encryption"],
+            format=p.get("format"), values=_t(p["values"]) if "values" in p else None,
+            default=None if p.get("default") is None else str(p["default"]),
+            note_zh=_s(p.get("note_zh")), line=p.get("line"), location=p.get("in", "query"),
+        ))
+    old = d.get("old_edition")
+    beh = d["behaviour"]
+    rest = d.get("rest")
+    return m.Page(
+        page=d["page"], aliases=_t(d.get("aliases")), section=d["section"], title_zh=d["title_zh"],
+        title_en=d["title_en"], since=d["since"], direction=d["direction"], methods=_t(d["methods"]),
+        mode=d["mode"], kept_in_v4=d["kept_in_v4"], v4_backward_compatible=d["v4_backward_compatible"],
+        source_file=d["source"].get("file", "000_99959f91876fab7c.txt"), source_lines=tuple(d["source"]["lines"]),
+        old_edition=m.OldEdition(old["name"], tuple(old["lines"]), _t(old.get("differences_en"))) if old else None,
+        summary_zh=d["summary_zh"], summary_en=d["summary_en"], params=tuple(params),
+        response=tuple(_element(e) for e in d["response"]),
+        retcodes=tuple(m.Retcode(r["code"], r["key"], r["message_zh"], r["message_en"], r.get("line")) for r in d["retcodes"]),
+        behaviour=m.Behaviour(_t(beh.get("reads")), _t(beh.get("writes")), _t(beh.get("events")),
+                              _t(beh.get("callbacks")), beh["fees"], _t(beh.get("accounts")), _s(beh.get("notes_en"))),
+        gaps=tuple(_gap(g, rel) for g in d.get("gaps", ())),
+        rest=m.RestInfo(rest["path"], _t(rest["media_types"]), rest["xml_root"], rest["xml_namespace"],
+                        {k: v for k, v in rest.items() if k not in ("path", "media_types", "xml_root", "xml_namespace")})
+        if rest else None,
+        file=rel,
+    )
+
+
+def _rule(d: dict) -> m.Rule:
+    return m.Rule(d.get("clause", ""), " ".join(_s(d.get("note_en")).split()))
+
+
+def _profile(d: dict) -> m.Profile:
+    tr, ci, sg, rs, cb, ke, fb, ra = (d[k] for k in (
+        "transport", "cipher", "sign", "response", "callbacks", "key_export", "fee_bands", "rest_auth"))
+    return m.Profile(
+        name=d["name"], title_en=d["title_en"], description_en=" ".join(d["description_en"].split()),
+        transport=m.TransportProfile(tr["get_path"], tr["post_path"], tr["post_content_type"], tr["charset"],
+                                     tr["names_case_insensitive"], _rule(tr)),
+        cipher=m.CipherProfile(ci["algorithm"], ci["key_encoding"], ci["key_pad_char"], ci["key_length"],
+                               ci["mode"], ci.get("iv"), ci["padding"], ci["output"], _rule(ci)),
+        password=_rule(d["password"]),
+        sign=m.SignProfile(_t(sg["exclude"]), sg["skip_empty"], sg["name_case"], sg["sort"], sg["pair_format"],
+                           sg["separator"], sg["value_form"], sg["key_position"], sg.get("key_param"), sg["hash"],
+                           sg["hex_case"], sg["compare_case_insensitive"], _rule(sg)),
+        response=m.ResponseProfile(rs["content_type"], rs["xml_declaration"], rs["root"], _t(rs["envelope"]),
+                                   rs["sign_blanks_element"], rs["sign_key_position"], rs["hash"], rs["hex_case"],
+                                   rs["unknown_agent_sign"], _rule(rs)),
+        callbacks=m.CallbackProfile(cb["method"], cb["path"], cb["signed_like_requests"], cb["answer_like_responses"], _rule(cb)),
+        key_export=m.KeyExportProfile(ke["file_extension"], _rule(ke)),
+        fee_bands=m.FeeBandProfile(fb["timezone"], fb["scenic_reference"], fb["theater_reference"],
+                                   {k: int(v) for k, v in fb["unit_seconds"].items()}, fb["match"],
+                                   fb["zero_count_match"], fb["select"], fb["per"], fb["rounding"],
+                                   fb["cap_at_price"], _rule(fb)),
+        rest_auth=m.RestAuthProfile(ra["scheme"], ra["algorithm"], ra["id_from"], ra["key_recipe"],
+                                    ra["unauthorized_status"], _rule(ra)),
+        error_fallbacks={k: _t(v) for k, v in d.get("error_fallbacks", {}).items()},
+    )
+
+
+def _error_catalogue(pages: tuple[m.Page, ...]) -> tuple[m.ErrorEntry, ...]:
+    by_code: dict[str, dict[str, Any]] = {}
+    for page in pages:
+        for r in page.retcodes:
+            entry = by_code.setdefault(r.code, {"messages": {}, "pages": []})
+            entry["messages"].setdefault((r.key, r.message_zh), r.message_en)
+            if page.page not in entry["pages"]:
+                entry["pages"].append(page.page)
+
+    def order(code: str) -> tuple[int, str]:
+        try:
+            return (0, f"{-int(code):012d}" if int(code) <= 0 else f"z{int(code):012d}")
+        except ValueError:
+            return (1, code)
+
+    return tuple(
+        m.ErrorEntry(code, tuple((k, zh, en) for (k, zh), en in e["messages"].items()), tuple(e["pages"]))
+        for code, e in sorted(by_code.items(), key=lambda kv: order(kv[0]))
+    )
+
+
+def build(raw: RawSpec) -> m.Spec:
+    t = raw.tables
+    pages = tuple(sorted((_page(rel, d) for rel, d in raw.pages.items()), key=_section_key))
+    index: dict[str, m.Page] = {}
+    for p in pages:
+        for n in p.names:
+            index.setdefault(n.lower(), p)
+    tr = t["transitions"]
+    transitions = tuple(
+        m.Transition(x["id"], x["from"], x["event"], x["to"], _t(x["payment_types"]), _s(x.get("guard_en")),
+                     _t(x.get("callbacks")), x.get("fees", "none"), _s(x.get("accounts_en")), x["clause"], x.get("line"))
+        for x in tr["transitions"]
+    )
+    changing = {x.source for x in transitions if x.source != x.target}
+    statuses = tuple(
+        m.OrderStatus(s["code"], s["name_zh"], s["name_en"], s["since"], s["code"] not in changing,
+                      s["active"], _s(s.get("note_en")), s.get("line"))
+        for s in t["order_status"]["statuses"]
+    )
+    cbs = t["callbacks"]
+    fees = t["fees"]
+    gaps = tuple(g for p in pages for g in p.gaps) + tuple(_gap(g, "tables/gaps.yaml") for g in t["gaps"]["gaps"])
+    return m.Spec(
+        pages=pages,
+        order_statuses=statuses,
+        ticket_statuses=tuple(
+            m.TicketStatus(s["code"], s["name_zh"], s["name_en"], s["since"], _t(s.get("used_by")),
+                           _s(s.get("note_en")), s.get("line"))
+            for s in t["ticket_status"]["statuses"]
+        ),
+        payment_types=tuple(
+            m.PaymentType(p["id"], _s(p.get("code", p["id"])), p["name_zh"], p["name_en"], p.get("account"),
+                          p["fees_apply"], p["clause"])
+            for p in t["payment_types"]["types"]
+        ),
+        events=tuple(
+            m.Event(e["id"], e["name_zh"], e["name_en"], e["actor"], _t(e.get("pages")), e["clause"]) for e in tr["events"]
+        ),
+        transitions=transitions,
+        forbidden=tuple(
+            m.ForbiddenTransition(f["id"], f["event"], _t(f["from"]), f["page"], f["retcode"], f["clause"], _s(f.get("note_en")))
+            for f in tr.get("forbidden", ())
+        ),
+        fee_model=m.FeeModel(
+            situations=tuple(
+                m.FeeSituation(s["id"], " ".join(s["description_en"].split()), _t(s["payment_types"]), s["charged_to"], s["clause"])
+                for s in fees["situations"]
+            ),
+            desk_never_charged=fees["desk_never_charged"],
+            example_items=tuple(
+                m.FeeItem(i["unit"], int(i["unitcount"]), i["feecalmode"], Decimal(str(i["feevalue"])))
+                for i in fees["example_items"]
+            ),
+            clause=fees["clause"],
+        ),
+        refund_modes=tuple(
+            m.RefundMode(r["code"], r["name_zh"], r["name_en"], " ".join(r["description_en"].split()), r["clause"])
+            for r in t["refund_modes"]["modes"]
+        ),
+        formats=tuple(m.Format(f["id"], f["pattern"], f["description_en"], _s(f.get("example"))) for f in t["formats"]["formats"]),
+        callback_policy=m.CallbackPolicy(
+            ordering=cbs["ordering"], blocking=cbs["blocking"], retry_window_seconds=int(cbs["retry_window_seconds"]),
+            backoff_seconds=tuple(int(x) for x in cbs["backoff_seconds"]), success=cbs["success"],
+            rules=tuple(
+                m.CallbackRule(r["page"], _t(r["fires_on"]), _s(r.get("requires")), r["clause"], _s(r.get("note_en")))
+                for r in cbs["rules"]
+            ),
+            clause=cbs["clause"],
+        ),
+        gaps=gaps,
+        profiles=tuple(_profile(d) for d in raw.profiles.values()),
+        errors=_error_catalogue(pages),
+        _index=index,
+    )
+
+
+def _section_key(page: m.Page) -> tuple:
+    if page.section == "REST":
+        return (99,)
+    return tuple(int(x) for x in page.section.split(".")) + (page.page,)
+
+
+def load_spec(root: Path | None = None, extra_profiles: list[Path] | None = None) -> m.Spec:
+    """Load and validate the spec; raise `SpecInvalid` listing every problem."""
+    problems = check(root, extra_profiles)
+    if problems:
+        raise SpecInvalid(problems)
+    raw, _ = read_raw(root, extra_profiles)
+    return build(raw)
