@@ -21,6 +21,9 @@ from referencing import Registry, Resource
 
 from . import model as m
 
+# libyaml's loader is ten times faster where PyYAML was built with it.
+_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 DATA_DIR = Path(__file__).parent / "data"
 SCHEMA_DIR = Path(__file__).parent / "schema"
 TABLES = ("order_status", "ticket_status", "payment_types", "transitions", "fees",
@@ -59,7 +62,7 @@ class RawSpec:
 def _read_yaml(path: Path, problems: list[Problem], rel: str) -> Any:
     try:
         with path.open(encoding="utf-8") as fh:
-            return yaml.safe_load(fh)
+            return yaml.load(fh, Loader=_YamlLoader)
     except (OSError, yaml.YAMLError) as exc:
         problems.append(Problem(rel, "", f"cannot read YAML: {exc}".replace("\n", " ")))
         return None
@@ -258,6 +261,12 @@ def _xref_problems(raw: RawSpec) -> list[Problem]:
         elif f["retcode"] not in {r["key"] for r in page["retcodes"]}:
             add("tables/transitions.yaml", f"{path}.retcode", f"page {f['page']} lists no retcode {f['retcode']!r}")
 
+    fired = {(r["page"], ev) for r in t["callbacks"]["rules"] for ev in r["fires_on"]}
+    for i, x in enumerate(tr["transitions"]):
+        for cb in x.get("callbacks", []):
+            if (cb, x["event"]) not in fired:
+                add("tables/transitions.yaml", f"transitions[{i}].callbacks",
+                    f"{cb} is not fired on {x['event']!r} by tables/callbacks.yaml")
     for i, r in enumerate(t["callbacks"]["rules"]):
         if r["page"] not in callback_pages:
             add("tables/callbacks.yaml", f"rules[{i}].page", f"{r['page']!r} is not a callback page")
@@ -289,15 +298,15 @@ def _xref_problems(raw: RawSpec) -> list[Problem]:
     return problems
 
 
+def _problems(raw: RawSpec, read_problems: list[Problem]) -> list[Problem]:
+    if read_problems:
+        return read_problems
+    return _schema_problems(raw) or _xref_problems(raw)
+
+
 def check(root: Path | None = None, extra_profiles: list[Path] | None = None) -> list[Problem]:
     """Every problem of the spec at `root` (default: the packaged spec)."""
-    raw, problems = read_raw(root, extra_profiles)
-    if problems:
-        return problems
-    problems = _schema_problems(raw)
-    if problems:
-        return problems
-    return _xref_problems(raw)
+    return _problems(*read_raw(root, extra_profiles))
 
 
 # ---------------------------------------------------------------- building
@@ -493,8 +502,8 @@ def _section_key(page: m.Page) -> tuple:
 
 def load_spec(root: Path | None = None, extra_profiles: list[Path] | None = None) -> m.Spec:
     """Load and validate the spec; raise `SpecInvalid` listing every problem."""
-    problems = check(root, extra_profiles)
+    raw, read_problems = read_raw(root, extra_profiles)
+    problems = _problems(raw, read_problems)
     if problems:
         raise SpecInvalid(problems)
-    raw, _ = read_raw(root, extra_profiles)
     return build(raw)

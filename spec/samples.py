@@ -53,22 +53,24 @@ def stored(out_dir: Path = SAMPLES_DIR) -> list[Path]:
 
 _QUOTES = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'"})
 # The export turned "<!--" into "<!—" and "-->" into "(" (or dropped it).
-_BROKEN_COMMENT = re.compile(r"<!—(.*?)(?:\(|(?=\n\s*<))", re.S)
-_ELLIPSIS_ELEMENT = re.compile(r"<(\w+)>\s*(?:……|…)\s*</\1\s*>")
+_BROKEN_COMMENT = re.compile(r"<!—([^<]*)\(|<!—([^<]*?)(?=\n\s*<)")
+_ELLIPSIS_ELEMENT = re.compile(r"<(\w+)>(?:\s|<!--[^>]*?-->)*[….]*…[….]*(?:\s|<!--[^>]*?-->)*</\1\s*>")
+_HALF_COMMENT = re.compile(r"<!--([^<>\n]*?)\($", re.M)
 _ELLIPSIS_LINE = re.compile(r"^\s*(?:……|…|\.\.\.)\s*$", re.M)
-_SPACE_IN_END_TAG = re.compile(r"</\s*(\w+)\s+>")
-_SPACE_IN_START_TAG = re.compile(r"<(\w+)\s+>")
+_SPACE_IN_END_TAG = re.compile(r"</\s*(\w+)\s*>")
+_SPACE_IN_START_TAG = re.compile(r"<\s+(\w+)\s*>|<(\w+)\s+>")
 
 
 def repair(text: str) -> str:
     """Fix the export's damage: typographic quotes, broken comment markers, stray spaces in
     tags, and the `……` placeholders that stand for "more records"."""
     text = text.translate(_QUOTES)
-    text = _BROKEN_COMMENT.sub(lambda m: "<!--" + m.group(1).replace("--", "- -") + "-->", text)
+    text = _BROKEN_COMMENT.sub(lambda m: "<!--" + (m.group(1) or m.group(2) or "").replace("--", "- -") + "-->", text)
+    text = _HALF_COMMENT.sub(lambda m: "<!--" + m.group(1) + "-->", text)
     text = _ELLIPSIS_ELEMENT.sub("", text)
     text = _ELLIPSIS_LINE.sub("", text)
     text = _SPACE_IN_END_TAG.sub(r"</\1>", text)
-    text = _SPACE_IN_START_TAG.sub(r"<\1>", text)
+    text = _SPACE_IN_START_TAG.sub(lambda m: f"<{m.group(1) or m.group(2)}>", text)
     return text.strip() + "\n"
 
 
