@@ -21,7 +21,7 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m spec check
-	$(PY) scripts/demo.py --out $(DEMO_DIR)
+	$(PY) -m reports spec-reference $(DEMO_DIR)
 
 serve: $(STAMP)
 	$(VENV)/bin/ybx-mock serve
