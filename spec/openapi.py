@@ -93,7 +93,16 @@ def _operation(page: Page, method: str, profile: Profile, spec: Spec) -> dict[st
         "x-ybx-section": page.section,
     }
     wire_params = [p for p in page.params if p.location == "query"]
-    if method == "GET":
+    xml_params = [p for p in page.params if p.location == "xml-body"]
+    if xml_params:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"text/xml": {"schema": {
+                "type": "object", "xml": {"name": "xml"},
+                "properties": {p.name: {"type": "string", "description": _describe(p)} for p in xml_params},
+            }}},
+        }
+    elif method == "GET":
         op["parameters"] = [
             {"name": p.name, "in": "query", "required": bool(p.required), "description": _describe(p),
              "schema": _param_schema(p, spec)}
@@ -150,8 +159,6 @@ def generate(spec: Spec, profile: Profile | None = None) -> dict[str, Any]:
     for page in spec.pages:
         if page.direction in ("request", "payment_notify"):
             for method in page.methods:
-                if page.direction == "payment_notify" and any(p.location != "query" for p in page.params):
-                    continue
                 tmpl = profile.transport.get_path if method == "GET" else profile.transport.post_path
                 paths.setdefault(_path(tmpl, page), {})[method.lower()] = _operation(page, method, profile, spec)
         elif page.direction == "rest" and page.rest:
