@@ -11,10 +11,11 @@ class YbxError(Exception):
 
     fallback = "internal"
 
-    def __init__(self, key: str | None = None, detail: str = "", *, param: str | None = None):
+    def __init__(self, key: str | None = None, detail: str = "", *, param: str | None = None, fill: str | None = None):
         self.key = key or self.fallback
         self.detail = detail
         self.param = param
+        self.fill = fill
         super().__init__(f"{self.key}: {detail}" if detail else self.key)
 
 
@@ -64,9 +65,18 @@ def resolve(page: Page, error: YbxError, profile: Profile) -> Retcode:
     return GENERIC_FAILURE
 
 
-def render_message(retcode: Retcode, detail: str) -> str:
-    """The retmsg: the manual's message with its `ex` placeholder filled when there is a detail."""
+PLACEHOLDERS = ("xxxx", "ex", "X")
+
+
+def render_message(retcode: Retcode, detail: str, fill: str | None = None) -> str:
+    """The retmsg: the manual's message, its placeholder (`xxxx`, `ex`, `X`) replaced by `fill`;
+    without `fill`, an `ex` (the manual's exception text) is replaced by the detail."""
     msg = retcode.message_zh
+    if fill is not None:
+        for token in PLACEHOLDERS:
+            if token in msg:
+                return msg.replace(token, fill, 1)
+        return msg
     if detail and "ex" in msg:
         return msg.replace("ex", detail, 1)
     return msg

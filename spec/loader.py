@@ -490,6 +490,7 @@ def build(raw: RawSpec) -> m.Spec:
         gaps=gaps,
         profiles=tuple(_profile(d) for d in raw.profiles.values()),
         errors=_error_catalogue(pages),
+        initial_status=t["order_status"]["initial"],
         _index=index,
     )
 

@@ -460,6 +460,7 @@ class Spec:
     gaps: tuple[Gap, ...]
     profiles: tuple[Profile, ...]
     errors: tuple[ErrorEntry, ...]
+    initial_status: str = "new"
     _index: dict[str, Page] = field(hash=False, compare=False, repr=False, default_factory=dict)
 
     def page(self, name: str) -> Page:

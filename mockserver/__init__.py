@@ -1,0 +1,1 @@
+"""The mock supplier: a stateful, signed, spec-driven implementation of the YBX interface."""

@@ -1,0 +1,91 @@
+"""The Starlette application: one GET and one POST route per request page of the spec."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import parse_qsl
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from spec.errors import ParamError, YbxError
+from spec.model import Page
+
+from . import responses
+from .context import Mock
+from .handlers import load_all
+from .pipeline import decode
+
+log = logging.getLogger("ybx.mock")
+MAX_BODY = 1 << 20
+
+
+class ModeError(YbxError):
+    fallback = "wrong_mode"
+
+
+def _parse(raw: bytes) -> list[tuple[str, str]]:
+    try:
+        return parse_qsl(raw.decode("utf-8"), keep_blank_values=True, encoding="utf-8", errors="strict")
+    except (UnicodeDecodeError, ValueError):
+        raise ParamError("bad_format", "parameters are not UTF-8") from None
+
+
+def handle(mock: Mock, page: Page, method: str, raw: list[tuple[str, str]]) -> Response:
+    """Decode, dispatch and answer one request; every failure becomes the page's retcode."""
+    user = page.param("user")
+    agent = mock.world.agent(next((v for k, v in raw if user and k.lower() == user.name.lower()), ""))
+    key = agent.key if agent else None  # a known agent's answers are signed even when refused (rule e)
+    try:
+        call = decode(mock, page, method, raw)
+        if page.mode not in ("both", mock.world.supplier.mode):
+            raise ModeError("theater_mode" if mock.world.supplier.mode == "theater" else "scenic_mode",
+                            f"the supplier runs in {mock.world.supplier.mode} mode")
+        handler = load_all().get(page.page)
+        if handler is None:
+            raise YbxError("call_failed", f"{page.page} is not served by this version of the mock")
+        return responses.ok(mock, page, handler(mock, call), key)
+    except YbxError as exc:
+        response = responses.error(mock, page, exc, key)
+        response.headers["X-YBX-Detail"] = (exc.detail or exc.key).encode("ascii", "backslashreplace").decode()
+        return response
+    except Exception:  # a bug must still answer like the supplier, never with a stack trace
+        log.exception("internal error on %s", page.page)
+        return responses.error(mock, page, YbxError("call_failed", "internal error"), key)
+
+
+def create_app(mock: Mock) -> Starlette:
+    """The mock's ASGI app."""
+    pages = {p.page.lower(): p for p in mock.spec.request_pages}
+
+    async def endpoint(request: Request) -> Response:
+        page = pages.get(request.path_params["page"].lower())
+        if page is None:
+            return PlainTextResponse("404 page not found", status_code=404)
+        prefix = request.path_params.get("prefix")
+        if prefix is not None and prefix.lower() != "post":
+            return PlainTextResponse("404 page not found", status_code=404)
+        posted = prefix is not None
+        if posted != (request.method == "POST"):
+            return PlainTextResponse("405 method not allowed", status_code=405)
+        body = await request.body() if posted else b""
+        if len(body) > MAX_BODY or len(request.scope.get("query_string", b"")) > MAX_BODY:
+            return await run_in_threadpool(
+                lambda: responses.error(mock, page, ParamError("too_long", "request too large"), None))
+        try:
+            raw = _parse(request.scope.get("query_string", b""))
+            if posted:
+                raw += _parse(body)
+        except ParamError as exc:
+            return responses.error(mock, page, exc, None)
+        return await run_in_threadpool(handle, mock, page, request.method, raw)
+
+    # IIS matches paths case-insensitively, so /post/ and /POST/ are one folder (3.4).
+    routes = [Route("/{prefix}/{page}", endpoint, methods=["GET", "POST"]),
+              Route("/{page}", endpoint, methods=["GET", "POST"])]
+    app = Starlette(routes=routes)
+    app.state.mock = mock
+    return app

@@ -1,0 +1,52 @@
+"""Everything a handler may use, passed explicitly: spec, profile, world, store, clock, faults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from spec.clock import Clock
+from spec.model import Page, Profile, Spec
+
+from .store import Store
+from .world import AgentSeed, World
+
+
+@dataclass
+class Mock:
+    spec: Spec
+    profile: Profile  # as bent by the active faults
+    world: World
+    store: Store
+    clock: Clock
+    faults: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.profile.fee_bands.timezone)
+
+    def now(self) -> datetime:
+        """The mock's time, in the supplier's time zone."""
+        return self.clock.now().astimezone(self.tz)
+
+    def fault(self, name: str) -> bool:
+        return name in self.faults
+
+
+@dataclass(frozen=True)
+class Call:
+    """A decoded, authenticated request: plain values keyed by the spec's parameter names."""
+
+    page: Page
+    method: str
+    agent: AgentSeed
+    values: dict[str, str]
+    raw: tuple[tuple[str, str], ...]
+
+    def get(self, name: str, default: str = "") -> str:
+        """A value by spec name, case-insensitively."""
+        param = self.page.param(name)
+        if param is None:
+            raise KeyError(f"{self.page.page} has no parameter {name!r}")
+        return self.values.get(param.name, default)

@@ -1,0 +1,57 @@
+"""Fault switches: each breaks exactly one rule, so the conformance suite can prove it
+notices. Faults that change a protocol choice do so by altering the profile (data)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from spec.model import Profile
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    breaks: str  # the spec clause or profile rule it violates
+    description: str
+
+
+FAULTS: tuple[Fault, ...] = (
+    Fault("accept-bad-sign", "profile rule d", "requests with a missing, wrong or tampered sign are accepted"),
+    Fault("wrong-response-sign", "profile rule e", "response signs are computed with a wrong key"),
+    Fault("accept-plaintext", "profile rule b", "fields the spec marks 3DES are accepted in plain text"),
+    Fault("wrong-key-derivation", "profile rule b", "the 3DES key is padded with spaces instead of '0'"),
+    Fault("case-sensitive-names", "3.5", "parameter names must match the manual's spelling exactly"),
+    Fault("ignore-required", "4.2.x 必填", "missing required parameters are not refused"),
+    Fault("allow-forbidden-transition", "transitions.yaml forbidden", "CancelOrder closes delivered orders"),
+    Fault("wrong-fee-edge", "profile rule h", "a fee band matches at its edge (advance <= N units)"),
+    Fault("percent-rounding", "profile rule h", "percentage fees are rounded down instead of half-up"),
+    Fault("callbacks-out-of-order", "2.13", "an order's callbacks are delivered newest first"),
+    Fault("duplicate-callback", "2.13", "every callback is delivered twice"),
+    Fault("continue-after-failure", "2.13", "a failed callback does not hold back the order's later callbacks"),
+    Fault("duplicate-order-on-repeat", "4.2.37 XCDDH, 4.2.4 senderid", "a repeated XCDDH/senderid makes a second order"),
+    Fault("oversell", "4.2.2 inventory", "daily inventory is not checked when booking"),
+)
+
+BY_NAME = {f.name: f for f in FAULTS}
+
+
+class UnknownFault(ValueError):
+    pass
+
+
+def validate(names: list[str] | tuple[str, ...]) -> frozenset[str]:
+    unknown = [n for n in names if n not in BY_NAME]
+    if unknown:
+        raise UnknownFault(f"unknown fault(s): {', '.join(unknown)}; see `ybx-mock faults`")
+    return frozenset(names)
+
+
+def apply_to_profile(profile: Profile, faults: frozenset[str]) -> Profile:
+    """The profile the faulty mock actually follows."""
+    if "wrong-key-derivation" in faults:
+        profile = replace(profile, cipher=replace(profile.cipher, key_pad_char=" "))
+    if "wrong-fee-edge" in faults:
+        profile = replace(profile, fee_bands=replace(profile.fee_bands, match="advance-at-most-count"))
+    if "percent-rounding" in faults:
+        profile = replace(profile, fee_bands=replace(profile.fee_bands, rounding="down"))
+    return profile
