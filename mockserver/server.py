@@ -12,6 +12,7 @@ from spec.model import Spec
 
 from . import faults as fault_registry
 from .context import Mock
+from .handlers import load_all
 from .store import Store
 from .world import World, load_world
 
@@ -32,6 +33,7 @@ def seed(store: Store, world: World) -> None:
 def build_mock(settings: Settings, spec: Spec | None = None, clock: Clock | None = None) -> Mock:
     """A `Mock` on the settings' database; the world is seeded only into an empty database."""
     spec = spec or load_spec()
+    load_all()  # handler modules register their pages, tables and supplier events
     active = fault_registry.validate(list(settings.faults))
     world = load_world(settings.world)
     store = Store(settings.db)

@@ -67,6 +67,15 @@ CREATE TABLE IF NOT EXISTS deliveries(
 """
 
 
+_EXTRA_SCHEMAS: list[tuple[str, tuple[str, ...]]] = []
+
+
+def register_schema(sql: str, tables: tuple[str, ...]) -> None:
+    """Let a module add its own tables (created at start, emptied by reset)."""
+    if (sql, tables) not in _EXTRA_SCHEMAS:
+        _EXTRA_SCHEMAS.append((sql, tables))
+
+
 def money(value: Any) -> Decimal:
     return Decimal(str(value)).quantize(Decimal("0.01"))
 
@@ -103,6 +112,8 @@ class Store:
             self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.execute("PRAGMA busy_timeout=30000")
         self._conn.executescript(SCHEMA)
+        for sql, _ in _EXTRA_SCHEMAS:
+            self._conn.executescript(sql)
 
     def close(self) -> None:
         with self._lock:
@@ -135,8 +146,9 @@ class Store:
     def seed(self, world: World, pay_password_md5: dict[str, str]) -> None:
         """Replace all state by the world's initial state (used at first start and by reset)."""
         with self.transaction() as db:
+            extra = tuple(t for _, tables in _EXTRA_SCHEMAS for t in tables)
             for table in ("agents", "orders", "order_items", "realnames", "stock", "segment_use", "transactions",
-                          "sms", "outbox", "deliveries", "meta"):
+                          "sms", "outbox", "deliveries", "meta", *extra):
                 db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
             for a in world.agents:
                 db.execute(

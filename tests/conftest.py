@@ -19,3 +19,10 @@ def spec() -> Spec:
 @pytest.fixture(scope="session")
 def profile(spec: Spec) -> Profile:
     return spec.profile("default")
+
+
+@pytest.fixture
+def ota(spec):
+    from mockkit import make_ota
+
+    return make_ota(spec)
