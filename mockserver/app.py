@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from typing import AsyncIterator, Sequence
 from urllib.parse import parse_qsl
+
+import httpx
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from spec.errors import ParamError, YbxError
 from spec.model import Page
 
-from . import responses
+from . import outbox, responses, sweeper
+from .admin import CALLBACK_TIMEOUT, admin_routes
 from .context import Mock
 from .handlers import load_all
 from .pipeline import decode
@@ -40,6 +46,7 @@ def handle(mock: Mock, page: Page, method: str, raw: list[tuple[str, str]]) -> R
     agent = mock.world.agent(next((v for k, v in raw if user and k.lower() == user.name.lower()), ""))
     key = agent.key if agent else None  # a known agent's answers are signed even when refused (rule e)
     try:
+        sweeper.sweep(mock)
         call = decode(mock, page, method, raw)
         if page.mode not in ("both", mock.world.supplier.mode):
             raise ModeError("theater_mode" if mock.world.supplier.mode == "theater" else "scenic_mode",
@@ -57,8 +64,10 @@ def handle(mock: Mock, page: Page, method: str, raw: list[tuple[str, str]]) -> R
         return responses.error(mock, page, YbxError("call_failed", "internal error"), key)
 
 
-def create_app(mock: Mock) -> Starlette:
-    """The mock's ASGI app."""
+def create_app(mock: Mock, *, admin_token: str = "demo-admin", background: bool = False,
+               extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
+    """The mock's ASGI app: admin API, extra routes (payment platform), then the pages.
+    With `background`, the clock sweeper and callback delivery run every half second."""
     pages = {p.page.lower(): p for p in mock.spec.request_pages}
 
     async def endpoint(request: Request) -> Response:
@@ -84,8 +93,35 @@ def create_app(mock: Mock) -> Starlette:
         return await run_in_threadpool(handle, mock, page, request.method, raw)
 
     # IIS matches paths case-insensitively, so /post/ and /POST/ are one folder (3.4).
-    routes = [Route("/{prefix}/{page}", endpoint, methods=["GET", "POST"]),
+    routes = [*admin_routes(mock, admin_token), *extra_routes,
+              Route("/{prefix}/{page}", endpoint, methods=["GET", "POST"]),
               Route("/{page}", endpoint, methods=["GET", "POST"])]
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, lifespan=_lifespan(mock) if background else None)
     app.state.mock = mock
     return app
+
+
+def _lifespan(mock: Mock):
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+
+        async def loop() -> None:
+            async with httpx.AsyncClient(timeout=CALLBACK_TIMEOUT) as client:
+                while not stop.is_set():
+                    try:
+                        await run_in_threadpool(sweeper.sweep, mock)
+                        await outbox.deliver_due(mock, client)
+                    except Exception:  # keep serving; the next round retries
+                        log.exception("background round failed")
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(stop.wait(), 0.5)
+
+        task = asyncio.create_task(loop())
+        try:
+            yield
+        finally:
+            stop.set()
+            await task
+
+    return lifespan

@@ -1,0 +1,128 @@
+"""The supplier-side admin API under /_admin/ (JSON), refused without the X-Admin-Token header."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from datetime import datetime
+from typing import Any, Callable
+
+import httpx
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from . import events, outbox, sweeper
+from .context import Mock
+from .faults import BY_NAME as FAULTS
+from .server import seed
+
+CALLBACK_TIMEOUT = 5.0
+
+
+def _rows(mock: Mock, sql: str, args: tuple = ()) -> list[dict[str, Any]]:
+    with mock.store.reading() as db:
+        return [dict(r) for r in db.execute(sql, args).fetchall()]
+
+
+def admin_routes(mock: Mock, token: str) -> list[Route]:
+    """Routes of the admin API; every one checks the token in constant time."""
+
+    def guarded(fn: Callable[[Request], Any]) -> Callable[[Request], Any]:
+        async def endpoint(request: Request) -> Response:
+            given = request.headers.get("x-admin-token", "")
+            if not hmac.compare_digest(given.encode(), token.encode()):
+                return JSONResponse({"error": "missing or wrong X-Admin-Token"}, status_code=401)
+            try:
+                return await fn(request)
+            except events.EventError as exc:
+                return JSONResponse({"error": str(exc)}, status_code=exc.status)
+            except (ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
+                return JSONResponse({"error": f"bad request: {exc}"}, status_code=400)
+
+        return endpoint
+
+    async def body(request: Request) -> dict[str, Any]:
+        raw = await request.body()
+        data = json.loads(raw or b"{}")
+        if not isinstance(data, dict):
+            raise ValueError("the body must be a JSON object")
+        return data
+
+    async def clock(request: Request) -> Response:
+        if request.method == "POST":
+            data = await body(request)
+            if "set" in data:
+                when = datetime.fromisoformat(str(data["set"]))
+                if when.tzinfo is None:
+                    when = when.replace(tzinfo=mock.tz)
+                mock.clock.set(when)
+            elif "advance" in data:
+                mock.clock.advance(float(data["advance"]))
+            else:
+                raise ValueError('give {"set": ISO-8601} or {"advance": seconds}')
+            _persist_clock(mock)
+            sweeper.sweep(mock)
+        return JSONResponse({"now": mock.now().isoformat()})
+
+    async def sms(request: Request) -> Response:
+        return JSONResponse(_rows(mock, "SELECT id, agent, mobile, text, code, purpose, orderid, at FROM sms ORDER BY id"))
+
+    async def callbacks(request: Request) -> Response:
+        queue = _rows(mock, "SELECT * FROM outbox ORDER BY id")
+        log = _rows(mock, "SELECT * FROM deliveries ORDER BY id")
+        for item in queue:
+            item["params"] = json.loads(item["params"])
+            item["attempts_log"] = [d for d in log if d["outbox_id"] == item["id"]]
+        return JSONResponse(queue)
+
+    async def flush(request: Request) -> Response:
+        async with httpx.AsyncClient(timeout=CALLBACK_TIMEOUT) as client:
+            made = await outbox.drain(mock, client)
+        return JSONResponse({"attempts": [a.__dict__ for a in made]})
+
+    async def reset(request: Request) -> Response:
+        seed(mock.store, mock.world)
+        return JSONResponse({"reset": True, "world": mock.world.source})
+
+    async def order(request: Request) -> Response:
+        orderid = request.path_params["orderid"]
+        found = _rows(mock, "SELECT * FROM orders WHERE orderid=?", (orderid,))
+        if not found:
+            return JSONResponse({"error": f"no order {orderid}"}, status_code=404)
+        return JSONResponse({**found[0], "items": _rows(mock, "SELECT * FROM order_items WHERE orderid=?", (orderid,))})
+
+    async def agents(request: Request) -> Response:
+        return JSONResponse(_rows(mock, "SELECT user, enabled, deposit, rebate, deposit_held, rebate_held, responseaddr, "
+                                  "sendofficiallysnotify FROM agents ORDER BY user"))
+
+    async def transactions(request: Request) -> Response:
+        return JSONResponse(_rows(mock, "SELECT * FROM transactions ORDER BY id"))
+
+    async def list_events(request: Request) -> Response:
+        return JSONResponse([{"name": e.name, "params": e.params, "description": e.description}
+                             for e in events.EVENTS.values()])
+
+    async def run_event(request: Request) -> Response:
+        result = events.run(mock, request.path_params["name"], await body(request))
+        return JSONResponse(dict(result))
+
+    async def info(request: Request) -> Response:
+        return JSONResponse({"now": mock.now().isoformat(), "world": mock.world.source, "profile": mock.profile.name,
+                             "faults": sorted(mock.faults), "known_faults": sorted(FAULTS)})
+
+    table = [
+        ("/_admin", info, ["GET"]), ("/_admin/clock", clock, ["GET", "POST"]), ("/_admin/sms", sms, ["GET"]),
+        ("/_admin/callbacks", callbacks, ["GET"]), ("/_admin/callbacks/flush", flush, ["POST"]),
+        ("/_admin/reset", reset, ["POST"]), ("/_admin/orders/{orderid}", order, ["GET"]),
+        ("/_admin/agents", agents, ["GET"]), ("/_admin/transactions", transactions, ["GET"]),
+        ("/_admin/events", list_events, ["GET"]), ("/_admin/events/{name}", run_event, ["POST"]),
+    ]
+    return [Route(path, guarded(fn), methods=methods) for path, fn, methods in table]
+
+
+def _persist_clock(mock: Mock) -> None:
+    offset = getattr(mock.clock, "offset", None)
+    if offset is not None:
+        with mock.store.transaction() as db:
+            mock.store.set_meta(db, "clock_offset", str(offset.total_seconds()))

@@ -1,0 +1,29 @@
+"""ASGI factory for uvicorn workers; settings come from YBX_MOCK_SETTINGS (set by `ybx-mock serve`)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from starlette.applications import Starlette
+
+from .app import create_app
+from .server import Settings, build_mock
+
+
+def app() -> Starlette:
+    raw = json.loads(os.environ.get("YBX_MOCK_SETTINGS", "{}"))
+    settings = Settings(db=raw.get("db", "ybx-mock.db"), world=Path(raw["world"]) if raw.get("world") else None,
+                        profile=raw.get("profile", "default"), faults=tuple(raw.get("faults", ())),
+                        admin_token=raw.get("admin_token", "demo-admin"))
+    mock = build_mock(settings)
+    return create_app(mock, admin_token=settings.admin_token, background=True, extra_routes=_platform_routes(mock))
+
+
+def _platform_routes(mock):
+    try:
+        from .instant_pay import notify_routes
+    except ImportError:  # the payment-platform pages arrive with the instant-payment module
+        return []
+    return notify_routes(mock)

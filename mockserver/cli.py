@@ -1,0 +1,82 @@
+"""`ybx-mock serve | faults | events`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from . import faults as fault_registry
+
+DEFAULT_PORT = 8765
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .world import load_world
+
+    try:
+        fault_registry.validate(args.fault)
+        world = load_world(args.world)
+    except (fault_registry.UnknownFault, ValueError) as exc:
+        print(f"ybx-mock: {exc}", file=sys.stderr)
+        return 2
+    settings = {"db": args.db, "world": str(args.world) if args.world else None, "faults": args.fault,
+                "admin_token": args.admin_token, "profile": args.profile}
+    os.environ["YBX_MOCK_SETTINGS"] = json.dumps(settings)
+    base = f"http://{args.host}:{args.port}"
+    demo = world.agents[0]
+    print(f"YBX mock supplier ({world.supplier.mode}, {world.supplier.providername}) at {base}/", flush=True)
+    print(f"  GET  {base}/{{Page}}.aspx    POST {base}/POST/{{Page}}.aspx", flush=True)
+    print(f"  demo agent: user={demo.user} password={demo.password} KEY={demo.key} pay password={demo.pay_password}",
+          flush=True)
+    print(f"  admin API:  {base}/_admin/  (header X-Admin-Token: {args.admin_token})", flush=True)
+    print(f"  database:   {args.db}   faults: {', '.join(args.fault) or 'none'}", flush=True)
+    uvicorn.run("mockserver.asgi:app", factory=True, host=args.host, port=args.port, workers=args.workers,
+                log_level=args.log_level, access_log=False)
+    return 0
+
+
+def _faults(args: argparse.Namespace) -> int:
+    width = max(len(f.name) for f in fault_registry.FAULTS)
+    for f in fault_registry.FAULTS:
+        print(f"{f.name:<{width}}  {f.description}  [{f.breaks}]")
+    return 0
+
+
+def _events(args: argparse.Namespace) -> int:
+    from .events import EVENTS
+    from .handlers import load_all
+
+    load_all()
+    for e in EVENTS.values():
+        print(f"{e.name:<16} {e.params:<40} {e.description}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ybx-mock", description="The YBX mock supplier.")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    serve = sub.add_parser("serve", help="run the mock supplier")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT)
+    serve.add_argument("--db", default="ybx-mock.db", help="SQLite file (default ./ybx-mock.db; ':memory:' for a throwaway run)")
+    serve.add_argument("--world", type=Path, default=None, help="world YAML (default: the shipped scenic world)")
+    serve.add_argument("--admin-token", default="demo-admin")
+    serve.add_argument("--fault", action="append", default=[], metavar="NAME", help="break one rule (see `ybx-mock faults`)")
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--profile", default="default")
+    serve.add_argument("--log-level", default="warning")
+    sub.add_parser("faults", help="list the fault switches")
+    sub.add_parser("events", help="list the supplier-side events of the admin API")
+    args = parser.parse_args(argv)
+    if args.cmd == "serve" and args.db == ":memory:" and args.workers > 1:
+        parser.error("--db :memory: cannot be shared by several workers")
+    return {"serve": _serve, "faults": _faults, "events": _events}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,155 @@
+"""Callback delivery (2.13, 4.2.45): per order strictly in event order; a failed delivery holds
+back that order's later callbacks only; retries with backoff until the retry window (24 h
+after the event, by the clock) closes, then the event is given up and the next one goes.
+Every attempt is recorded in `deliveries`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+from spec import crypto, wire
+from spec.signing import request_sign, verify_response_sign
+
+from . import machine
+from .context import Mock
+from .store import Store
+
+LEASE_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Attempt:
+    outbox_id: int
+    url: str
+    ok: bool
+    http_status: int | None
+    retcode: str
+    error: str
+    duration_ms: int
+
+
+def _request(mock: Mock, row: Any) -> tuple[str, list[tuple[str, str]]] | None:
+    """The callback URL and signed parameters (rule f), or None when callbacks are off."""
+    with mock.store.reading() as db:
+        agent = Store.agent(db, row["agent"])
+    seed = mock.world.agent(row["agent"])
+    if agent is None or seed is None or not agent.responseaddr:
+        return None
+    page = mock.spec.page(row["page"])
+    pairs: list[tuple[str, str]] = [(page.param("user").name if page.param("user") else "user", seed.user)]
+    if page.param("password"):
+        pairs.append((page.param("password").name, crypto.password_field(seed.password, seed.key, mock.profile.cipher)))
+    for name, value in json.loads(row["params"]).items():
+        param = page.param(name)
+        pairs.append((param.name if param else name, str(value)))
+    pairs.append(("sign", request_sign(pairs, seed.key, mock.profile.sign)))
+    path = mock.profile.callbacks.path.replace("{responseaddr}", agent.responseaddr.rstrip("/")).replace("{page}", page.page)
+    return path, pairs
+
+
+def _choose(mock: Mock, rows: list[Any]) -> list[Any]:
+    """Which pending rows to try now: the head of each order's queue (faults bend this)."""
+    by_order: dict[str, list[Any]] = {}
+    for row in rows:
+        by_order.setdefault(row["orderid"], []).append(row)
+    chosen = []
+    for queue in by_order.values():
+        if mock.fault("continue-after-failure"):
+            chosen.extend(queue)
+        elif mock.fault("callbacks-out-of-order"):
+            chosen.append(queue[-1])
+        else:
+            chosen.append(queue[0])
+    return chosen
+
+
+def _claim(mock: Mock, row_id: int, now: datetime) -> bool:
+    with mock.store.transaction() as db:
+        cur = db.execute("UPDATE outbox SET state='sending', next_at=? WHERE id=? AND state='pending'",
+                         (machine.stamp(now + timedelta(seconds=LEASE_SECONDS)), row_id))
+        return cur.rowcount == 1
+
+
+async def _send(mock: Mock, client: httpx.AsyncClient, row: Any) -> Attempt:
+    target = _request(mock, row)
+    if target is None:
+        return Attempt(row["id"], "", False, None, "", "callbacks are off (no responseaddr)", 0)
+    url, pairs = target
+    started = time.monotonic()
+    try:
+        response = await client.get(url, params=pairs)
+    except httpx.HTTPError as exc:
+        return Attempt(row["id"], url, False, None, "", f"{type(exc).__name__}: {exc}"[:300],
+                       int((time.monotonic() - started) * 1000))
+    elapsed = int((time.monotonic() - started) * 1000)
+    if response.status_code != 200:
+        return Attempt(row["id"], url, False, response.status_code, "", "HTTP status is not 200", elapsed)
+    try:
+        env = wire.parse(response.content, mock.profile.response)
+    except wire.MalformedResponse as exc:
+        return Attempt(row["id"], url, False, 200, "", f"unparsable answer: {exc}"[:300], elapsed)
+    seed = mock.world.agent(row["agent"])
+    note = "" if verify_response_sign(response.content, seed.key, mock.profile.response) else "answer sign does not verify"
+    return Attempt(row["id"], url, env.retcode == "0", 200, env.retcode, note if env.retcode == "0" else
+                   f"retcode {env.retcode}", elapsed)
+
+
+def _record(mock: Mock, row: Any, attempt: Attempt, now: datetime) -> None:
+    with mock.store.transaction() as db:
+        db.execute("INSERT INTO deliveries(outbox_id, at, url, http_status, retcode, error, duration_ms) "
+                   "VALUES(?,?,?,?,?,?,?)", (row["id"], machine.stamp(now), attempt.url, attempt.http_status,
+                                            attempt.retcode, attempt.error, attempt.duration_ms))
+        attempts = row["attempts"] + 1
+        if attempt.ok:
+            db.execute("UPDATE outbox SET state='delivered', attempts=?, last_error='' WHERE id=?", (attempts, row["id"]))
+            return
+        backoff = mock.spec.callback_policy.backoff_seconds
+        delay = backoff[min(attempts - 1, len(backoff) - 1)]
+        db.execute("UPDATE outbox SET state='pending', attempts=?, next_at=?, last_error=? WHERE id=?",
+                   (attempts, machine.stamp(now + timedelta(seconds=delay)), attempt.error, row["id"]))
+
+
+def _give_up_expired(mock: Mock, now: datetime) -> None:
+    window = timedelta(seconds=mock.spec.callback_policy.retry_window_seconds)
+    cutoff = machine.stamp(now - window)
+    with mock.store.transaction() as db:
+        db.execute("UPDATE outbox SET state='given_up' WHERE state IN ('pending','sending') AND event_at<?", (cutoff,))
+        # a lease left by a crashed sender returns to the queue
+        db.execute("UPDATE outbox SET state='pending' WHERE state='sending' AND next_at<=?", (machine.stamp(now),))
+
+
+async def deliver_due(mock: Mock, client: httpx.AsyncClient) -> list[Attempt]:
+    """One round: try every order's next due callback; returns the attempts made."""
+    now = mock.now()
+    _give_up_expired(mock, now)
+    with mock.store.reading() as db:
+        rows = db.execute("SELECT * FROM outbox WHERE state='pending' ORDER BY orderid, id").fetchall()
+    stamp = machine.stamp(now)
+    heads = [r for r in _choose(mock, rows) if r["next_at"] <= stamp and _claim(mock, r["id"], now)]
+    if not heads:
+        return []
+    attempts = await asyncio.gather(*(_send(mock, client, r) for r in heads))
+    if mock.fault("duplicate-callback"):
+        await asyncio.gather(*(_send(mock, client, r) for r, a in zip(heads, attempts) if a.ok))
+    for row, attempt in zip(heads, attempts):
+        _record(mock, row, attempt, mock.now())
+    return list(attempts)
+
+
+async def drain(mock: Mock, client: httpx.AsyncClient, rounds: int = 50) -> list[Attempt]:
+    """Deliver until nothing more is due now (tests and the admin flush)."""
+    made: list[Attempt] = []
+    for _ in range(rounds):
+        batch = await deliver_due(mock, client)
+        if not batch:
+            break
+        made.extend(batch)
+    return made

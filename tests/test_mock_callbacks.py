@@ -1,0 +1,113 @@
+"""Callbacks: fired by the spec's transitions, delivered per order in order, a failure holds
+back only that order, retries with backoff, given up after 24 h; faults break each rule."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from mockkit import DEMO, make_ota
+from mockserver import outbox
+from receiver import Receiver
+from spec.signing import verify_request_sign
+
+
+def drain(ota):
+    async def run():
+        async with httpx.AsyncClient(timeout=5) as client:
+            return await outbox.drain(ota.mock, client)
+    return asyncio.run(run())
+
+
+def setup(ota, receiver):
+    env = ota.call("SetAgentParameters.aspx", {"responseaddr": receiver.url, "sendofficiallysnotify": "1"})
+    if env.retcode != "0":  # SetAgentParameters may not be served yet: set the address directly
+        with ota.mock.store.transaction() as db:
+            db.execute("UPDATE agents SET responseaddr=? WHERE user=?", (receiver.url, ota.creds.user))
+
+
+@pytest.fixture
+def receiver(profile):
+    with Receiver(profile, DEMO.key) as r:
+        yield r
+
+
+def test_booking_and_cancel_callbacks_arrive_signed_in_order(spec, receiver):
+    ota = make_ota(spec)
+    setup(ota, receiver)
+    orderid = ota.book(senderid="S-1")
+    ota.call("CancelOrder.aspx", {"Order_id": orderid})
+    drain(ota)
+    drain(ota)
+    assert [(p, q["status"]) for p, q in receiver.received] == [("Notify_OrderChanged.aspx", "0"),
+                                                                 ("Notify_OrderChanged.aspx", "4")]
+    for _, params in receiver.received:
+        assert params["orderid"] == orderid and params["senderid"] == "S-1"
+        assert verify_request_sign(list(params.items()), DEMO.key, spec.profile().sign)
+
+
+def test_no_senderid_no_callback(spec, receiver):
+    ota = make_ota(spec)
+    setup(ota, receiver)
+    ota.book()
+    drain(ota)
+    assert receiver.received == []
+
+
+def test_a_failure_holds_back_the_next_callback(spec, receiver):
+    ota = make_ota(spec)
+    setup(ota, receiver)
+    receiver.answers = ["500"] * 10
+    orderid = ota.book(senderid="A")
+    ota.call("CancelOrder.aspx", {"Order_id": orderid})
+    drain(ota)
+    assert [q["status"] for _, q in receiver.received] == ["0"]
+
+
+def test_failure_blocks_only_that_order_then_retries(spec, receiver):
+    ota = make_ota(spec)
+    setup(ota, receiver)
+    receiver.answers = ["500"]
+    first = ota.book(senderid="A")
+    ota.call("CancelOrder.aspx", {"Order_id": first})
+    second = ota.book(senderid="B")
+    drain(ota)
+    got = [(q["orderid"], q["status"]) for _, q in receiver.received]
+    assert (second, "0") in got and (first, "4") not in got
+    ota.advance(20)  # past the first backoff step
+    drain(ota)
+    drain(ota)
+    got = [(q["orderid"], q["status"]) for _, q in receiver.received]
+    assert got.index((first, "0"), 1) < got.index((first, "4"))
+
+
+def test_given_up_after_the_retry_window(spec, receiver):
+    ota = make_ota(spec)
+    setup(ota, receiver)
+    receiver.answers = ["1"] * 100
+    ota.book(senderid="A")
+    drain(ota)
+    ota.advance(spec.callback_policy.retry_window_seconds + 60)
+    drain(ota)
+    with ota.mock.store.reading() as db:
+        assert db.execute("SELECT state FROM outbox").fetchone()["state"] == "given_up"
+
+
+@pytest.mark.parametrize("fault", ["continue-after-failure", "callbacks-out-of-order", "duplicate-callback"])
+def test_callback_faults_break_their_rule(spec, receiver, fault):
+    ota = make_ota(spec, faults=(fault,))
+    setup(ota, receiver)
+    if fault == "continue-after-failure":
+        receiver.answers = ["500"] * 10
+    orderid = ota.book(senderid="A")
+    ota.call("CancelOrder.aspx", {"Order_id": orderid})
+    drain(ota)
+    statuses = [q["status"] for _, q in receiver.received]
+    if fault == "continue-after-failure":
+        assert set(statuses) == {"0", "4"}  # the cancel went out although "0" was never delivered
+    elif fault == "callbacks-out-of-order":
+        assert statuses[:2] == ["4", "0"]
+    else:
+        assert statuses.count("0") == 2

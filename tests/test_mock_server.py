@@ -1,0 +1,91 @@
+"""`ybx-mock serve` as a user runs it: prints where it is, binds 127.0.0.1, admin API behind
+a token, movable clock, state kept across a kill -9 and restart."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+
+import httpx
+import pytest
+
+from mockkit import DEMO
+from receiver import free_port
+from spec import wire
+from spec.protocol import encode_request
+
+TOKEN = "test-token"
+
+
+@contextmanager
+def serve(db: str, *extra: str):
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "mockserver.cli", "serve", "--port", str(port), "--db", db,
+                             "--admin-token", TOKEN, *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/_admin", headers={"X-Admin-Token": TOKEN}, timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            proc.kill()
+            raise AssertionError(proc.stdout.read())
+        yield base, proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def call(spec, base, page, values):
+    p = spec.page(page)
+    pairs = encode_request(p, values, DEMO, spec.profile())
+    r = httpx.get(f"{base}/{p.page}", params=pairs, timeout=10)
+    assert r.status_code == 200
+    env = wire.parse(r.content, spec.profile().response)
+    assert env.verify(DEMO.key, spec.profile().response)
+    return env
+
+
+def test_serve_admin_clock_and_restart_after_kill(spec, tmp_path):
+    db = str(tmp_path / "mock.db")
+    with serve(db) as (base, proc):
+        assert httpx.get(f"{base}/_admin/clock").status_code == 401
+        assert httpx.get(f"{base}/_admin/clock", headers={"X-Admin-Token": "wrong"}).status_code == 401
+        set_to = httpx.post(f"{base}/_admin/clock", json={"set": "2026-11-21T10:00:00+08:00"},
+                            headers={"X-Admin-Token": TOKEN}).json()["now"]
+        assert set_to.startswith("2026-11-21T10:00")
+        env = call(spec, base, "OrderProducts.aspx", {"Order_list": "P1001|2", "Mobile": "13800138000",
+                                                        "ID": "110101199003071234", "SXRQ": "20261125",
+                                                        "timespanindex": "-1"})
+        assert env.retcode == "0"
+        orderid = env.text("Item/orderid")
+        moved = httpx.post(f"{base}/_admin/clock", json={"advance": 3600}, headers={"X-Admin-Token": TOKEN}).json()
+        assert moved["now"].startswith("2026-11-21T11:00")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    with serve(db) as (base, proc):
+        assert call(spec, base, "QueryOrder.aspx", {"order_id": orderid}).text("Item/orderstatus") == "0"
+        now = httpx.get(f"{base}/_admin/clock", headers={"X-Admin-Token": TOKEN}).json()["now"]
+        assert now.startswith("2026-11-21T11:0")  # the moved clock survived the restart
+        assert httpx.post(f"{base}/_admin/reset", headers={"X-Admin-Token": TOKEN}).status_code == 200
+        assert call(spec, base, "QueryOrder.aspx", {"order_id": orderid}).retcode != "0"
+
+
+def test_serve_prints_credentials_and_refuses_unknown_faults(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "mockserver.cli", "serve", "--fault", "no-such-fault",
+                          "--db", str(tmp_path / "x.db")], capture_output=True, text=True)
+    assert out.returncode == 2 and "no-such-fault" in out.stderr
+    listing = subprocess.run([sys.executable, "-m", "mockserver.cli", "faults"], capture_output=True, text=True, check=True)
+    assert len(listing.stdout.strip().splitlines()) >= 12
