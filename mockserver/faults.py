@@ -19,7 +19,7 @@ FAULTS: tuple[Fault, ...] = (
     Fault("accept-bad-sign", "profile rule d", "requests with a missing, wrong or tampered sign are accepted"),
     Fault("wrong-response-sign", "profile rule e", "response signs are computed with a wrong key"),
     Fault("accept-plaintext", "profile rule b", "fields the spec marks 3DES are accepted in plain text"),
-    Fault("wrong-key-derivation", "profile rule b", "the 3DES key is padded with spaces instead of '0'"),
+    Fault("wrong-key-derivation", "profile rule b", "the 3DES key is KEY cut to 16 characters (two-key 3DES) instead of 24"),
     Fault("case-sensitive-names", "3.5", "parameter names must match the manual's spelling exactly"),
     Fault("ignore-required", "4.2.x 必填", "missing required parameters are not refused"),
     Fault("allow-forbidden-transition", "transitions.yaml forbidden", "CancelOrder closes delivered orders"),
@@ -49,7 +49,7 @@ def validate(names: list[str] | tuple[str, ...]) -> frozenset[str]:
 def apply_to_profile(profile: Profile, faults: frozenset[str]) -> Profile:
     """The profile the faulty mock actually follows."""
     if "wrong-key-derivation" in faults:
-        profile = replace(profile, cipher=replace(profile.cipher, key_pad_char=" "))
+        profile = replace(profile, cipher=replace(profile.cipher, key_length=16))
     if "wrong-fee-edge" in faults:
         profile = replace(profile, fee_bands=replace(profile.fee_bands, match="advance-at-most-count"))
     if "percent-rounding" in faults:
