@@ -61,7 +61,6 @@ def admin_routes(mock: Mock, token: str) -> list[Route]:
                 mock.clock.advance(float(data["advance"]))
             else:
                 raise ValueError('give {"set": ISO-8601} or {"advance": seconds}')
-            _persist_clock(mock)
             sweeper.sweep(mock)
         return JSONResponse({"now": mock.now().isoformat()})
 
@@ -119,10 +118,3 @@ def admin_routes(mock: Mock, token: str) -> list[Route]:
         ("/_admin/events", list_events, ["GET"]), ("/_admin/events/{name}", run_event, ["POST"]),
     ]
     return [Route(path, guarded(fn), methods=methods) for path, fn, methods in table]
-
-
-def _persist_clock(mock: Mock) -> None:
-    offset = getattr(mock.clock, "offset", None)
-    if offset is not None:
-        with mock.store.transaction() as db:
-            mock.store.set_meta(db, "clock_offset", str(offset.total_seconds()))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from spec import crypto
-from spec.clock import Clock, OffsetClock
+from spec.clock import Clock, SystemClock
 from spec.loader import load_spec
 from spec.model import Spec
 
@@ -15,6 +16,34 @@ from .context import Mock
 from .handlers import load_all
 from .store import Store
 from .world import World, load_world
+
+
+class StoreClock:
+    """Wall-clock time plus an offset kept in the database, so that every worker process and
+    every restart sees the same moved clock."""
+
+    def __init__(self, store: Store, base: Clock | None = None):
+        self._store = store
+        self._base = base or SystemClock()
+
+    @property
+    def offset(self) -> timedelta:
+        return timedelta(seconds=float(self._store.meta("clock_offset", "0") or 0))
+
+    def now(self) -> datetime:
+        return self._base.now() + self.offset
+
+    def _save(self, offset: timedelta) -> None:
+        with self._store.transaction() as db:
+            self._store.set_meta(db, "clock_offset", repr(offset.total_seconds()))
+
+    def set(self, when: datetime) -> None:
+        if when.tzinfo is None:
+            raise ValueError("the clock needs an aware datetime")
+        self._save(when - self._base.now())
+
+    def advance(self, seconds: float) -> None:
+        self._save(self.offset + timedelta(seconds=seconds))
 
 
 @dataclass(frozen=True)
@@ -40,6 +69,6 @@ def build_mock(settings: Settings, spec: Spec | None = None, clock: Clock | None
     if not store.is_seeded():
         seed(store, world)
     if clock is None:
-        clock = OffsetClock(float(store.meta("clock_offset", "0") or 0))
+        clock = StoreClock(store)
     profile = fault_registry.apply_to_profile(spec.profile(settings.profile), active)
     return Mock(spec=spec, profile=profile, world=world, store=store, clock=clock, faults=active)

@@ -17,25 +17,6 @@ class SystemClock:
         return datetime.now(timezone.utc)
 
 
-class OffsetClock:
-    """Wall-clock time shifted by an offset that can be set or advanced; time keeps flowing."""
-
-    def __init__(self, offset_seconds: float = 0.0, base: Clock | None = None):
-        self.offset = timedelta(seconds=offset_seconds)
-        self._base = base or SystemClock()
-
-    def now(self) -> datetime:
-        return self._base.now() + self.offset
-
-    def set(self, when: datetime) -> None:
-        if when.tzinfo is None:
-            raise ValueError("the clock needs an aware datetime")
-        self.offset = when - self._base.now()
-
-    def advance(self, seconds: float) -> None:
-        self.offset += timedelta(seconds=seconds)
-
-
 class FrozenClock:
     """A clock that moves only when told to (tests)."""
 

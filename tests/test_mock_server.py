@@ -89,3 +89,19 @@ def test_serve_prints_credentials_and_refuses_unknown_faults(tmp_path):
     assert out.returncode == 2 and "no-such-fault" in out.stderr
     listing = subprocess.run([sys.executable, "-m", "mockserver.cli", "faults"], capture_output=True, text=True, check=True)
     assert len(listing.stdout.strip().splitlines()) >= 12
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_concurrent_bookings_of_the_last_tickets_one_wins(spec, tmp_path, workers):
+    from concurrent.futures import ThreadPoolExecutor
+
+    values = {"Order_list": "P1004|20", "Mobile": "13800138000", "ID": "110101199003071234", "SXRQ": "20261201",
+              "timespanindex": "-1"}
+    with serve(str(tmp_path / "race.db"), "--workers", workers) as (base, _):
+        httpx.post(f"{base}/_admin/clock", json={"set": "2026-11-21T10:00:00+08:00"}, headers={"X-Admin-Token": TOKEN})
+        with ThreadPoolExecutor(8) as pool:
+            codes = list(pool.map(lambda _: call(spec, base, "OrderProducts.aspx", values).retcode, range(8)))
+        assert codes.count("0") == 1, codes
+        assert set(codes) - {"0"} == {"-10362"}
+        agents = httpx.get(f"{base}/_admin/agents", headers={"X-Admin-Token": TOKEN}).json()
+        assert agents  # the server is still healthy after the race
