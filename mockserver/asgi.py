@@ -9,6 +9,7 @@ from pathlib import Path
 from starlette.applications import Starlette
 
 from .app import create_app
+from .instant_pay import notify_routes
 from .server import Settings, build_mock
 
 
@@ -18,12 +19,4 @@ def app() -> Starlette:
                         profile=raw.get("profile", "default"), faults=tuple(raw.get("faults", ())),
                         admin_token=raw.get("admin_token", "demo-admin"))
     mock = build_mock(settings)
-    return create_app(mock, admin_token=settings.admin_token, background=True, extra_routes=_platform_routes(mock))
-
-
-def _platform_routes(mock):
-    try:
-        from .instant_pay import notify_routes
-    except ImportError:  # the payment-platform pages arrive with the instant-payment module
-        return []
-    return notify_routes(mock)
+    return create_app(mock, admin_token=settings.admin_token, background=True, extra_routes=notify_routes(mock))

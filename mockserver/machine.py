@@ -59,7 +59,7 @@ def fire(mock: Mock, db: sqlite3.Connection, order: sqlite3.Row, event: str, *, 
     fields = {"status": transition.target}
     if pay_type and not order["pay_type"]:
         fields["pay_type"] = pay_type
-    if transition.target in ("3", "D", "X"):
+    if transition.target in ("3", "D", "X") and transition.target != status:
         fields["delivered_at"] = stamp(now)
     if transition.target == "4":
         fields["closed_at"] = stamp(now)

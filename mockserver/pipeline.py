@@ -80,8 +80,15 @@ def decode(mock: Mock, page: Page, method: str, raw: list[tuple[str, str]]) -> C
 
     if not mock.fault("ignore-required"):
         for param in page.params:
-            if param.required and param.name not in ("sign",) and values.get(param.name, "") == "":
-                raise ParamError("missing_param", f"{param.name} is required", param=param.name)
+            if not param.required or param.name == "sign":
+                continue
+            present = param.name in values
+            if not present and param.default is not None:
+                values[param.name] = param.default  # the manual's default stands for an absent value
+                continue
+            if not present or (values[param.name] == "" and not param.allow_empty):
+                # a page may name its own message for this parameter (e.g. sendofficiallysnotify_missing)
+                raise ParamError(f"{param.name.lower()}_missing", f"{param.name} is required", param=param.name)
 
     for name, value in values.items():
         param = page.param(name)

@@ -3,6 +3,8 @@ to its own retcode and message (`resolve`). The mock maps them to a response in 
 
 from __future__ import annotations
 
+import re
+
 from .model import Page, Profile, Retcode
 
 
@@ -66,6 +68,7 @@ def resolve(page: Page, error: YbxError, profile: Profile) -> Retcode:
 
 
 PLACEHOLDERS = ("xxxx", "ex", "X")
+_BRACKETED = re.compile(r"\[[A-Z]+\]")  # e.g. [ZJHM]: the manual names the field it will print
 
 
 def render_message(retcode: Retcode, detail: str, fill: str | None = None) -> str:
@@ -73,6 +76,8 @@ def render_message(retcode: Retcode, detail: str, fill: str | None = None) -> st
     without `fill`, an `ex` (the manual's exception text) is replaced by the detail."""
     msg = retcode.message_zh
     if fill is not None:
+        if _BRACKETED.search(msg):
+            return _BRACKETED.sub(fill.replace("\\", "\\\\"), msg, count=1)
         for token in PLACEHOLDERS:
             if token in msg:
                 return msg.replace(token, fill, 1)

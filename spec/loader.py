@@ -338,10 +338,11 @@ def _page(rel: str, d: dict) -> m.Page:
         base, length = m.parse_type(p.get("type"))
         params.append(m.Param(
             name=p["name"], label_zh=p["label_zh"], en=p["en"], required=p["required"],
-            type_raw=p.get("type"), base_type=base, max_length=length, encryption=p["encryption"],
+            type_raw=p.get("type"), base_type=base, max_length=p.get("max_length", length), encryption=p["encryption"],
             format=p.get("format"), values=_t(p["values"]) if "values" in p else None,
             default=None if p.get("default") is None else str(p["default"]),
             note_zh=_s(p.get("note_zh")), line=p.get("line"), location=p.get("in", "query"),
+            allow_empty=bool(p.get("allow_empty", False)),
         ))
     old = d.get("old_edition")
     beh = d["behaviour"]

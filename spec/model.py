@@ -41,6 +41,7 @@ class Param:
     note_zh: str
     line: int | None
     location: str  # query | xml-body | path
+    allow_empty: bool = False  # required to be present, but an empty value is meaningful
 
     @property
     def encrypted(self) -> bool:

@@ -112,3 +112,13 @@ def test_finite_inventory_and_oversell_fault(spec):
 
 def test_unknown_page_is_404(ota):
     assert ota.client.get("/NoSuchPage.aspx").status_code == 404
+
+
+def test_set_agent_parameters_empty_address_turns_callbacks_off(ota):
+    assert ota.call("SetAgentParameters.aspx", {"responseaddr": "http://127.0.0.1:9/cb",
+                                                "sendofficiallysnotify": "1"}).retcode == "0"
+    assert ota.call("SetAgentParameters.aspx", {"responseaddr": "", "sendofficiallysnotify": "1"}).retcode == "0"
+    with ota.mock.store.reading() as db:
+        assert db.execute("SELECT responseaddr FROM agents WHERE user='demo-ota'").fetchone()[0] == ""
+    missing = ota.call("SetAgentParameters.aspx", {"responseaddr": "", "sendofficiallysnotify": ""})
+    assert missing.retcode == "-1" and missing.retmsg.startswith("sendofficiallysnotify参数不能为空")
