@@ -21,8 +21,9 @@ from spec.model import Page
 
 from . import outbox, responses, sweeper
 from .admin import CALLBACK_TIMEOUT, admin_routes
-from .context import Mock
+from .context import Mock, Reply
 from .handlers import load_all
+from .instant_pay import notify_routes
 from .pipeline import decode
 
 log = logging.getLogger("ybx.mock")
@@ -40,21 +41,24 @@ def _parse(raw: bytes) -> list[tuple[str, str]]:
         raise ParamError("bad_format", "parameters are not UTF-8") from None
 
 
-def handle(mock: Mock, page: Page, method: str, raw: list[tuple[str, str]]) -> Response:
+def handle(mock: Mock, page: Page, method: str, raw: list[tuple[str, str]], base_url: str = "") -> Response:
     """Decode, dispatch and answer one request; every failure becomes the page's retcode."""
     user = page.param("user")
     agent = mock.world.agent(next((v for k, v in raw if user and k.lower() == user.name.lower()), ""))
     key = agent.key if agent else None  # a known agent's answers are signed even when refused (rule e)
     try:
         sweeper.sweep(mock)
-        call = decode(mock, page, method, raw)
+        call = decode(mock, page, method, raw, base_url)
         if page.mode not in ("both", mock.world.supplier.mode):
             raise ModeError("theater_mode" if mock.world.supplier.mode == "theater" else "scenic_mode",
                             f"the supplier runs in {mock.world.supplier.mode} mode")
         handler = load_all().get(page.page)
         if handler is None:
             raise YbxError("call_failed", f"{page.page} is not served by this version of the mock")
-        return responses.ok(mock, page, handler(mock, call), key)
+        result = handler(mock, call)
+        if isinstance(result, Reply):
+            return responses.ok(mock, page, result.data, key, result.retmsg)
+        return responses.ok(mock, page, result, key)
     except YbxError as exc:
         response = responses.error(mock, page, exc, key)
         response.headers["X-YBX-Detail"] = (exc.detail or exc.key).encode("ascii", "backslashreplace").decode()
@@ -66,7 +70,7 @@ def handle(mock: Mock, page: Page, method: str, raw: list[tuple[str, str]]) -> R
 
 def create_app(mock: Mock, *, admin_token: str = "demo-admin", background: bool = False,
                extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
-    """The mock's ASGI app: admin API, extra routes (payment platform), then the pages.
+    """The mock's ASGI app: admin API, the payment platform's pages, extra routes, then the interface pages.
     With `background`, the clock sweeper and callback delivery run every half second."""
     pages = {p.page.lower(): p for p in mock.spec.request_pages}
 
@@ -90,10 +94,10 @@ def create_app(mock: Mock, *, admin_token: str = "demo-admin", background: bool 
                 raw += _parse(body)
         except ParamError as exc:
             return responses.error(mock, page, exc, None)
-        return await run_in_threadpool(handle, mock, page, request.method, raw)
+        return await run_in_threadpool(handle, mock, page, request.method, raw, str(request.base_url).rstrip("/"))
 
     # IIS matches paths case-insensitively, so /post/ and /POST/ are one folder (3.4).
-    routes = [*admin_routes(mock, admin_token), *extra_routes,
+    routes = [*admin_routes(mock, admin_token), *notify_routes(mock), *extra_routes,
               Route("/{prefix}/{page}", endpoint, methods=["GET", "POST"]),
               Route("/{page}", endpoint, methods=["GET", "POST"])]
     app = Starlette(routes=routes, lifespan=_lifespan(mock) if background else None)

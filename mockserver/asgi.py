@@ -9,7 +9,6 @@ from pathlib import Path
 from starlette.applications import Starlette
 
 from .app import create_app
-from .instant_pay import notify_routes
 from .server import Settings, build_mock
 
 
@@ -19,4 +18,4 @@ def app() -> Starlette:
                         profile=raw.get("profile", "default"), faults=tuple(raw.get("faults", ())),
                         admin_token=raw.get("admin_token", "demo-admin"))
     mock = build_mock(settings)
-    return create_app(mock, admin_token=settings.admin_token, background=True, extra_routes=notify_routes(mock))
+    return create_app(mock, admin_token=settings.admin_token, background=True)

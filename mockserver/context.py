@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Mapping
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -35,6 +36,14 @@ class Mock:
 
 
 @dataclass(frozen=True)
+class Reply:
+    """Handler result with a non-empty retmsg on success (data keyed by element names)."""
+
+    data: Mapping[str, Any]
+    retmsg: str = ""
+
+
+@dataclass(frozen=True)
 class Call:
     """A decoded, authenticated request: plain values keyed by the spec's parameter names."""
 
@@ -43,6 +52,7 @@ class Call:
     agent: AgentSeed
     values: dict[str, str]
     raw: tuple[tuple[str, str], ...]
+    base_url: str = ""  # where this mock is reached, for URLs it hands out
 
     def get(self, name: str, default: str = "") -> str:
         """A value by spec name, case-insensitively."""

@@ -38,7 +38,7 @@ def _match_names(page: Page, raw: list[tuple[str, str]], case_insensitive: bool)
     return out
 
 
-def decode(mock: Mock, page: Page, method: str, raw: list[tuple[str, str]]) -> Call:
+def decode(mock: Mock, page: Page, method: str, raw: list[tuple[str, str]], base_url: str = "") -> Call:
     """Authenticate and decode a request for `page`."""
     profile = mock.profile
     wire = _match_names(page, raw, not mock.fault("case-sensitive-names") and profile.transport.names_case_insensitive)
@@ -104,4 +104,4 @@ def decode(mock: Mock, page: Page, method: str, raw: list[tuple[str, str]]) -> C
             raise ParamError("bad_format", f"{name} must be one of {', '.join(param.values)}", param=name)
         if param.base_type == "int" and not param.format and not re.fullmatch(r"-?\d+", value):
             raise ParamError("bad_format", f"{name} is not an integer", param=name)
-    return Call(page, method, agent, values, tuple(raw))
+    return Call(page, method, agent, values, tuple(raw), base_url)

@@ -3,7 +3,6 @@ does not (or answers wrongly)."""
 
 from __future__ import annotations
 
-import pytest
 
 from mockkit import DEMO, make_ota
 from spec import crypto, wire

@@ -94,3 +94,12 @@ def test_rebate_flow(world):
     flush(ota)
     assert calls(receiver) == [("Notify_OrderChanged.aspx", "0"), ("Notify_OrderChanged.aspx", "C"),
                                ("Notify_OrderChanged.aspx", "D"), ("Notify_Refund_FK.aspx", "")]
+
+
+def test_begin_to_pay_hands_out_the_payment_page(world):
+    ota, _ = world
+    orderid = ota.book("P1001|1", day=DAY)
+    env = ota.call("BeginToPay.aspx", {"Order_id": orderid, "Paychannelid": "1"})
+    assert env.retcode == "0" and env.retmsg.endswith(f"/_pay/{orderid}")
+    page = ota.client.get(f"/_pay/{orderid}")
+    assert page.status_code == 200 and orderid in page.text

@@ -9,13 +9,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from mockkit import DEMO, OTHER, Ota, make_mock
 from mockserver import events
 from mockserver.app import create_app
-from mockserver.instant_pay import notify_routes, pay_url
+from mockserver.instant_pay import pay_url
 from mockserver.world import DEFAULT_WORLD
 from spec import crypto
 from spec.signing import request_sign
@@ -26,8 +25,7 @@ HOUR = 3600
 
 def make(spec, world: Path | None = None) -> Ota:
     mock = make_mock(spec, world=world)
-    app = Starlette(routes=notify_routes(mock) + create_app(mock).routes)
-    return Ota(mock, TestClient(app))
+    return Ota(mock, TestClient(create_app(mock)))
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import Any
 from spec.errors import BusinessError, ParamError, StateError
 
 from .. import instant_pay, machine
-from ..context import Call, Mock
+from ..context import Call, Mock, Reply
 from ..store import money
 from ..world import PayChannel
 from . import handles
@@ -59,7 +59,8 @@ def begin_to_pay(mock: Mock, call: Call) -> dict:
             instant_pay.start(mock, db, order, channel.id)
     if expired:  # raised after the commit: the closing stands
         raise BusinessError("pay_time_limit_exceeded", f"order {orderid} passed {order['pay_deadline']}")
-    return {}
+    # the manual gives BeginToPay no element for the payment page: its URL is the retmsg (gap begintopay-no-response-body)
+    return Reply({}, call.base_url + instant_pay.pay_url(orderid))
 
 
 @handles("ApplyRefund.aspx")
