@@ -1,0 +1,204 @@
+"""Signature, encryption and parameter checks, derived for every request page from its
+parameter table and the profile (rules b-e, 3.4, 3.5)."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Iterable
+
+from spec import crypto
+from spec.errors import EncryptionError, ParamError, SignatureError, YbxError, resolve
+from spec.model import Page, Param, Spec
+from spec.protocol import Credentials, encode_request
+from spec.signing import request_sign
+
+from ..baseline import COMMON, accepted, baseline
+from ..context import CheckContext, NotRun
+from ..registry import Check, derive
+
+WRONG_KEY = "00000000-0000-0000-0000-000000000000"
+
+
+def _clause(page: Page, extra: str = "") -> str:
+    return f"{page.section} {page.page} (lines {page.source_lines[0]}-{page.source_lines[1]}){extra}"
+
+
+def _expected(ctx: CheckContext, page: Page, error: YbxError) -> str:
+    return resolve(page, error, ctx.profile).code
+
+
+def _resign(ctx: CheckContext, pairs: list[tuple[str, str]], key: str | None = None) -> list[tuple[str, str]]:
+    body = [(k, v) for k, v in pairs if k != "sign"]
+    return body + [("sign", request_sign(body, key or ctx.target.creds.key, ctx.profile.sign))]
+
+
+def _refused(ctx: CheckContext, page: Page, pairs: list[tuple[str, str]], values: dict[str, str], expected: str,
+             what: str, method: str = "GET") -> None:
+    ex = ctx.send(page, pairs, method, note=what)
+    ctx.envelope(ex)
+    if ex.retcode == "0":
+        accepted(ctx, page, values)  # only a failure if the correct request would also pass
+        ctx.expect(False, f"{page.page}: {what} was accepted (retcode 0)")
+    accepted(ctx, page, values)
+    ctx.expect(ex.retcode == expected, f"{page.page}: {what} answered retcode {ex.retcode} ({ex.retmsg}); "
+               f"the spec's answer is {expected}")
+
+
+# ------------------------------------------------------------------ signature
+
+def _valid(page: Page, ctx: CheckContext) -> None:
+    values = baseline(ctx, page)
+    ex = ctx.call(page, values, note="correctly signed request")
+    ctx.envelope(ex)
+    ctx.expect(ex.retcode == "0", f"{page.page}: a correctly signed request was refused: {ex.retcode} {ex.retmsg}")
+    ctx.expect(ex.envelope.verify(ctx.target.creds.key, ctx.profile.response),
+               f"{page.page}: the response sign does not verify (rule e)")
+
+
+def _bad_sign(page: Page, how: str, ctx: CheckContext) -> None:
+    values = baseline(ctx, page)
+    pairs = encode_request(page, values, ctx.target.creds, ctx.profile)
+    if how == "missing":
+        pairs = [(k, v) for k, v in pairs if k != "sign"]
+    elif how == "wrong":
+        pairs = _resign(ctx, pairs, WRONG_KEY)
+    else:  # tampered: a value changes after signing
+        name, value = next(((k, v) for k, v in pairs if k not in ("sign", "password") and v), (None, None))
+        if name is None:
+            raise NotRun("nothing to tamper with")
+        pairs = [(k, v + "0" if k == name else v) for k, v in pairs]
+    _refused(ctx, page, pairs, values, _expected(ctx, page, SignatureError()), f"a {how} sign")
+
+
+# ------------------------------------------------------------------ encryption
+
+def _plaintext(page: Page, param: Param, ctx: CheckContext) -> None:
+    values = baseline(ctx, page)
+    values.setdefault(param.name, _sample(ctx, page, param))
+    pairs = encode_request(page, values, ctx.target.creds, ctx.profile, sign=False)
+    plain = values[param.name] if param.name != "password" else crypto.md5_upper(ctx.target.creds.password)
+    if param.encryption == "md5-upper-3des" and param.name != "password":
+        plain = crypto.md5_upper(values[param.name])
+    pairs = _resign(ctx, [(k, plain if k == param.name else v) for k, v in pairs])
+    _refused(ctx, page, pairs, values, _expected(ctx, page, EncryptionError(param=param.name)),
+             f"{param.name} in plain text")
+
+
+def _wrong_key(page: Page, param: Param, ctx: CheckContext) -> None:
+    values = baseline(ctx, page)
+    values.setdefault(param.name, _sample(ctx, page, param))
+    other = Credentials(ctx.target.creds.user, ctx.target.creds.password, WRONG_KEY, ctx.target.creds.pay_password)
+    wrong = encode_request(page, values, other, ctx.profile, sign=False)
+    right = encode_request(page, values, ctx.target.creds, ctx.profile, sign=False)
+    swapped = dict(wrong)
+    pairs = _resign(ctx, [(k, swapped[k] if k == param.name else v) for k, v in right])
+    _refused(ctx, page, pairs, values, _expected(ctx, page, EncryptionError(param=param.name)),
+             f"{param.name} encrypted under a wrong key")
+
+
+def _sample(ctx: CheckContext, page: Page, param: Param) -> str:
+    if param.format:
+        return ctx.spec.format(param.format).example
+    return "13800138000" if "手机" in param.label_zh else "x"
+
+
+# ------------------------------------------------------------------ parameters
+
+def _missing(page: Page, param: Param, ctx: CheckContext) -> None:
+    values = baseline(ctx, page)
+    pairs = encode_request(page, {k: v for k, v in values.items() if k != param.name}, ctx.target.creds, ctx.profile)
+    expected = _expected(ctx, page, ParamError(f"{param.name.lower()}_missing", param=param.name))
+    _refused(ctx, page, pairs, values, expected, f"without {param.name}")
+
+
+def _too_long(page: Page, param: Param, ctx: CheckContext) -> None:
+    values = baseline(ctx, page)
+    long = ("9" if param.base_type == "int" else "x") * (param.max_length + 1)
+    pairs = encode_request(page, {**values, param.name: long}, ctx.target.creds, ctx.profile)
+    _refused(ctx, page, pairs, values, _expected(ctx, page, ParamError("too_long", param=param.name)),
+             f"{param.name} longer than {param.max_length}")
+
+
+def _bad_format(page: Page, param: Param, ctx: CheckContext) -> None:
+    values = baseline(ctx, page)
+    pairs = encode_request(page, {**values, param.name: "@@not-" + param.format}, ctx.target.creds, ctx.profile)
+    _refused(ctx, page, pairs, values, _expected(ctx, page, ParamError("bad_format", param=param.name)),
+             f"{param.name} not in format {param.format}")
+
+
+def _case(page: Page, ctx: CheckContext) -> None:
+    values = baseline(ctx, page)
+    pairs = encode_request(page, values, ctx.target.creds, ctx.profile, sign=False)
+    pairs = _resign(ctx, [(k.upper(), v) for k, v in pairs])
+    ex = ctx.send(page, pairs, note="every parameter name upper-cased")
+    ctx.envelope(ex)
+    ctx.expect(ex.retcode == "0", f"{page.page}: names in another case were refused ({ex.retcode} {ex.retmsg}); "
+               "names are case-insensitive since V3.0 (3.5)")
+
+
+def _get_post(page: Page, ctx: CheckContext) -> None:
+    values = baseline(ctx, page)
+    get = ctx.call(page, values, "GET", note="GET form")
+    post = ctx.call(page, values, "POST", note="POST form")
+    ctx.envelope(get)
+    ctx.envelope(post)
+    ctx.expect(get.retcode == post.retcode == "0", f"{page.page}: GET answered {get.retcode}, POST {post.retcode}")
+    shape = lambda ex: [el.tag for el in ex.envelope.root.iter() if isinstance(el.tag, str)]  # noqa: E731
+    ctx.expect(shape(get) == shape(post), f"{page.page}: GET and POST answers differ in structure")
+
+
+# ------------------------------------------------------------------ derivation
+
+READ_ONLY = ("none",)
+
+
+def _read_only(page: Page) -> bool:
+    return not page.behaviour.writes and not page.behaviour.events
+
+
+@derive
+def protocol_checks(spec: Spec) -> Iterable[Check]:
+    for page in spec.request_pages:
+        stem, sec = page.stem, page.section
+        yield Check(f"signature.valid.{stem}", "signature", _clause(page, "; profile rules d, e"),
+                    f"{page.page} accepts a correctly signed request and signs its answer", "critical",
+                    partial(_valid, page), page=page.page)
+        for how in ("missing", "wrong", "tampered"):
+            yield Check(f"signature.{how}.{stem}", "signature", _clause(page, "; profile rule d"),
+                        f"{page.page} refuses a {how} sign with the page's signature retcode", "critical",
+                        partial(_bad_sign, page, how), page=page.page)
+        for param in page.params:
+            if param.location != "query" or param.encryption not in ("3des", "md5-upper-3des"):
+                continue
+            yield Check(f"encryption.plain.{stem}.{param.name}", "encryption",
+                        _clause(page, f"; {param.name} line {param.line}"),
+                        f"{page.page} refuses {param.name} sent without 3DES", "critical",
+                        partial(_plaintext, page, param), page=page.page)
+            yield Check(f"encryption.wrong-key.{stem}.{param.name}", "encryption",
+                        _clause(page, f"; {param.name} line {param.line}"),
+                        f"{page.page} refuses {param.name} encrypted under another key", "major",
+                        partial(_wrong_key, page, param), page=page.page)
+        for param in page.params:
+            if param.location != "query" or param.name.lower() in COMMON:
+                continue
+            if param.required:
+                yield Check(f"parameters.missing.{stem}.{param.name}", "parameters",
+                            _clause(page, f"; {param.name} 必填 line {param.line}"),
+                            f"{page.page} refuses a request without {param.name}", "major",
+                            partial(_missing, page, param), page=page.page)
+            if param.max_length and not param.encrypted and not param.values:
+                yield Check(f"parameters.too-long.{stem}.{param.name}", "parameters",
+                            _clause(page, f"; {param.name} {param.type_raw} line {param.line}"),
+                            f"{page.page} refuses {param.name} longer than {param.max_length}", "minor",
+                            partial(_too_long, page, param), page=page.page)
+            if param.format in ("yyyyMMdd", "yyyyMMddHHmmss", "mobile", "pid_qty_list", "int") and param.required:
+                yield Check(f"parameters.format.{stem}.{param.name}", "parameters",
+                            _clause(page, f"; {param.name} format {param.format} line {param.line}"),
+                            f"{page.page} refuses {param.name} not in format {param.format}", "major",
+                            partial(_bad_format, page, param), page=page.page)
+        yield Check(f"parameters.case-insensitive.{stem}", "parameters", "3.5 (line 790)",
+                    f"{page.page} matches parameter names case-insensitively", "major", partial(_case, page),
+                    page=page.page)
+        if _read_only(page):
+            yield Check(f"parameters.get-post.{stem}", "parameters", "3.4 (line 782)",
+                        f"{page.page} answers GET and POST alike", "major", partial(_get_post, page), page=page.page)

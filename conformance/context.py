@@ -1,0 +1,129 @@
+"""What a check gets: the target, the spec, a driver for supplier-side events, and
+fixtures that create the data a check needs through the target's own pages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Mapping
+
+from spec.model import Page, Profile, Spec
+from spec.protocol import Credentials
+
+from .drivers import Driver
+from .target import Exchange, Target
+
+
+class Failed(AssertionError):
+    """The implementation broke the check's rule."""
+
+
+class NotRun(Exception):
+    """The check could not run here (driver, data, or a precondition the target refused)."""
+
+
+@dataclass
+class CheckContext:
+    spec: Spec
+    profile: Profile
+    target: Target
+    driver: Driver
+    other: Credentials | None = None  # a second agent, for isolation checks
+    exchanges: list[Exchange] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    # ------------------------------------------------------------ calling
+
+    def call(self, page: Page | str, values: Mapping[str, str] | None = None, method: str = "GET", *,
+             creds: Credentials | None = None, note: str = "") -> Exchange:
+        ex = self.target.call(page, values, method, creds=creds, note=note)
+        self.exchanges.append(ex)
+        return ex
+
+    def send(self, page: Page | str, pairs: list[tuple[str, str]], method: str = "GET", *,
+             creds: Credentials | None = None, note: str = "") -> Exchange:
+        page = self.spec.page(page) if isinstance(page, str) else page
+        ex = self.target.send(page, pairs, method, creds=creds, note=note)
+        self.exchanges.append(ex)
+        return ex
+
+    # ------------------------------------------------------------ verdict helpers
+
+    def expect(self, condition: bool, message: str) -> None:
+        if not condition:
+            raise Failed(message)
+
+    def envelope(self, ex: Exchange) -> None:
+        """The answer must be HTTP 200 with a well-formed envelope (rule e)."""
+        if ex.error and ex.status is None:
+            raise NotRun(f"no answer from the target: {ex.error}")
+        self.expect(ex.status == 200, f"{ex.page}: HTTP {ex.status}, expected 200")
+        self.expect(ex.envelope is not None, f"{ex.page}: not a response envelope ({ex.error})")
+
+    def ok(self, ex: Exchange, what: str = "") -> Exchange:
+        """A call the check relies on must succeed; if it does not, the check cannot run."""
+        if ex.status != 200 or ex.envelope is None or ex.retcode != "0":
+            raise NotRun(f"{what or ex.page} did not succeed (retcode {ex.retcode}, {ex.retmsg or ex.error})")
+        return ex
+
+    def retcode_of(self, page: Page | str, key: str) -> str:
+        page = self.spec.page(page) if isinstance(page, str) else page
+        found = page.retcode(key)
+        if found is None:
+            raise NotRun(f"{page.page} lists no retcode {key!r}")
+        return found.code
+
+    def needs(self, capability: str) -> None:
+        if capability not in self.driver.capabilities:
+            raise NotRun(f"driver '{self.driver.name}' cannot {capability}")
+
+    # ------------------------------------------------------------ fixtures through the target's pages
+
+    def today(self) -> datetime:
+        return self.driver.now()
+
+    def products(self) -> list[dict[str, str]]:
+        ex = self.ok(self.call("GetProducts.aspx", note="fixture: products"), "GetProducts.aspx")
+        return [{c.tag: (c.text or "") for c in item} for item in ex.envelope.items()]
+
+    def plain_product(self) -> dict[str, str]:
+        """A product without real-name constraint, for simple bookings."""
+        for p in self.products():
+            if p.get("needname", "0") != "1":
+                return p
+        raise NotRun("the target sells no product without real-name constraint")
+
+    def book(self, *, days_ahead: int = 4, qty: int = 1, senderid: str = "", product: Mapping[str, str] | None = None,
+             creds: Credentials | None = None) -> tuple[str, Exchange]:
+        """Book `qty` tickets of a plain product; returns (orderid, exchange)."""
+        product = product or self.plain_product()
+        day = (self.today() + timedelta(days=days_ahead)).strftime("%Y%m%d")
+        values = {"Order_list": f"{product['productid']}|{qty}", "Mobile": "13800138000",
+                  "ID": "110101199003071234", "SXRQ": day, "timespanindex": "-1"}
+        if senderid:
+            values["senderid"] = senderid
+        ex = self.ok(self.call("OrderProducts.aspx", values, creds=creds, note="fixture: book"), "OrderProducts.aspx")
+        return ex.envelope.text("Item/orderid"), ex
+
+    def order_status(self, orderid: str, creds: Credentials | None = None) -> str:
+        ex = self.ok(self.call("QueryOrder.aspx", {"order_id": orderid}, creds=creds, note="fixture: status"),
+                     "QueryOrder.aspx")
+        return ex.envelope.text("Item/orderstatus")
+
+    def order_total(self, orderid: str) -> str:
+        ex = self.ok(self.call("QueryOrder.aspx", {"order_id": orderid}, note="fixture: total"), "QueryOrder.aspx")
+        return ex.envelope.text("Item/summary")
+
+    def pay_deposit(self, orderid: str, activate: bool = False) -> Exchange:
+        if not self.target.creds.pay_password:
+            raise NotRun("no pay password given (--pay-password)")
+        values = {"Order_id": orderid, "money": self.order_total(orderid), "Smscode": self.target.creds.pay_password,
+                  "smsModel": "0"}
+        if activate:
+            values.update({"activate": "1", "tickettype": "2"})
+        return self.ok(self.call("UseAccountToPayByPwd.aspx", values, note="fixture: pay by deposit"),
+                       "UseAccountToPayByPwd.aspx")
+
+    def event(self, name: str, **body: Any) -> Mapping[str, Any]:
+        self.needs("events")
+        return self.driver.event(name, body)

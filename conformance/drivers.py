@@ -1,0 +1,94 @@
+"""Drivers make supplier-side things happen (desk pickup, gate check, finance, the clock):
+`admin` through the mock's admin API, `manual` by asking a person, `none` not at all."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timedelta, timezone
+from typing import Any, Mapping
+
+import httpx
+
+
+class DriverError(RuntimeError):
+    pass
+
+
+class Driver:
+    name = "none"
+    capabilities: frozenset[str] = frozenset()
+
+    def now(self) -> datetime:
+        return datetime.now(timezone(timedelta(hours=8)))
+
+    def advance(self, seconds: float) -> None:
+        raise DriverError(f"driver '{self.name}' cannot move the clock")
+
+    def set_clock(self, when: datetime) -> None:
+        raise DriverError(f"driver '{self.name}' cannot move the clock")
+
+    def event(self, name: str, body: Mapping[str, Any]) -> Mapping[str, Any]:
+        raise DriverError(f"driver '{self.name}' cannot cause supplier events")
+
+    def flush_callbacks(self) -> None:
+        """Ask the target to deliver due callbacks now (no-op where it cannot be asked)."""
+
+
+class AdminDriver(Driver):
+    name = "admin"
+    capabilities = frozenset({"clock", "events", "flush"})
+
+    def __init__(self, admin_url: str, token: str, timeout: float = 10.0):
+        self.base = admin_url.rstrip("/")
+        if not self.base.endswith("/_admin"):
+            self.base += "/_admin"
+        self._client = httpx.Client(timeout=timeout, headers={"X-Admin-Token": token})
+
+    def _post(self, path: str, body: Mapping[str, Any]) -> Mapping[str, Any]:
+        r = self._client.post(self.base + path, json=dict(body))
+        if r.status_code != 200:
+            raise DriverError(f"admin {path}: HTTP {r.status_code} {r.text[:200]}")
+        return r.json()
+
+    def now(self) -> datetime:
+        r = self._client.get(self.base + "/clock")
+        if r.status_code != 200:
+            raise DriverError(f"admin clock: HTTP {r.status_code}")
+        return datetime.fromisoformat(r.json()["now"])
+
+    def advance(self, seconds: float) -> None:
+        self._post("/clock", {"advance": seconds})
+
+    def set_clock(self, when: datetime) -> None:
+        self._post("/clock", {"set": when.isoformat()})
+
+    def event(self, name: str, body: Mapping[str, Any]) -> Mapping[str, Any]:
+        return self._post(f"/events/{name}", body)
+
+    def flush_callbacks(self) -> None:
+        self._post("/callbacks/flush", {})
+
+
+class ManualDriver(Driver):
+    """Prints what the supplier's staff must do and waits for the person to confirm."""
+
+    name = "manual"
+    capabilities = frozenset({"events"})
+
+    def event(self, name: str, body: Mapping[str, Any]) -> Mapping[str, Any]:
+        print(f"\n>>> On the supplier side, perform: {name} {dict(body)}\n    Press Enter when done.",
+              file=sys.stderr, flush=True)
+        sys.stdin.readline()
+        return {}
+
+
+def make_driver(kind: str, admin_url: str | None = None, token: str | None = None) -> Driver:
+    if kind == "admin":
+        if not admin_url or not token:
+            raise DriverError("--driver admin needs --admin-url and --admin-token")
+        return AdminDriver(admin_url, token)
+    if kind == "manual":
+        return ManualDriver()
+    if kind == "none":
+        return Driver()
+    raise DriverError(f"unknown driver {kind!r}")

@@ -1,0 +1,157 @@
+"""Run checks against a target and produce `results.json` (the only input of the reports)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from spec.model import Profile, Spec
+from spec.protocol import Credentials
+
+from .context import CheckContext, Failed, NotRun
+from .drivers import Driver, DriverError
+from .registry import Check
+from .target import Target
+
+VERDICTS = ("passed", "failed", "warning", "not_run")
+
+
+@dataclass
+class RunConfig:
+    base_url: str
+    creds: Credentials
+    spec: Spec
+    profile: Profile
+    driver: Driver
+    other: Credentials | None = None
+    only: tuple[str, ...] = ()
+    expected_failures: dict[str, str] = field(default_factory=dict)
+    workers: int = 1
+    timeout: float = 10.0
+
+
+def load_expected_failures(path: Path | None) -> dict[str, str]:
+    """`{check id: reason}` from a YAML file of known deviations (a list of ids also works)."""
+    if path is None:
+        return {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if isinstance(data, list):
+        return {str(i): "known deviation" for i in data}
+    return {str(k): str(v) for k, v in data.items()}
+
+
+def run_one(config: RunConfig, chk: Check) -> dict[str, Any]:
+    """Run one check in its own target session; never raises."""
+    target = Target(config.base_url, config.creds, config.spec, config.profile, config.timeout)
+    ctx = CheckContext(config.spec, config.profile, target, config.driver, config.other)
+    started = time.monotonic()
+    verdict, message = "passed", ""
+    try:
+        for need in chk.needs:
+            ctx.needs(need)
+        chk.fn(ctx)
+    except Failed as exc:
+        verdict, message = "failed", str(exc)
+    except NotRun as exc:
+        verdict, message = "not_run", str(exc)
+    except DriverError as exc:
+        verdict, message = "not_run", f"driver: {exc}"
+    except Exception as exc:  # a broken check must not look like a passing target
+        verdict, message = "failed", f"check error: {type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
+    finally:
+        target.close()
+    if verdict == "failed" and chk.id in config.expected_failures:
+        verdict, message = "warning", f"known deviation ({config.expected_failures[chk.id]}): {message}"
+    return {
+        "id": chk.id, "category": chk.category, "clause": chk.clause, "claim": chk.claim, "severity": chk.severity,
+        "page": chk.page, "needs": list(chk.needs), "verdict": verdict, "message": message,
+        "duration_ms": int((time.monotonic() - started) * 1000),
+        "exchanges": [ex.as_dict() for ex in ctx.exchanges],
+        "notes": ctx.notes,
+    }
+
+
+def run(config: RunConfig, checks: list[Check], progress: Callable[[int, int, int], None] | None = None) -> dict[str, Any]:
+    """Run `checks` (clock-moving ones one at a time, after the others); return the results document."""
+    if config.only:
+        checks = [c for c in checks if c.category in config.only]
+    started = datetime.now(timezone.utc)
+    parallel = [c for c in checks if "clock" not in c.needs]
+    serial = [c for c in checks if "clock" in c.needs]
+    results: list[dict[str, Any]] = []
+    failures = 0
+
+    def done(result: dict[str, Any]) -> None:
+        nonlocal failures
+        results.append(result)
+        failures += result["verdict"] == "failed"
+        if progress:
+            progress(len(results), len(checks), failures)
+
+    with ThreadPoolExecutor(max(1, config.workers)) as pool:
+        for result in pool.map(lambda c: run_one(config, c), parallel):
+            done(result)
+    for chk in serial:
+        done(run_one(config, chk))
+    order = {c.id: i for i, c in enumerate(checks)}
+    results.sort(key=lambda r: order[r["id"]])
+    return summarise(config, results, started)
+
+
+def summarise(config: RunConfig, results: list[dict[str, Any]], started: datetime) -> dict[str, Any]:
+    by_category: dict[str, dict[str, int]] = {}
+    for r in results:
+        counts = by_category.setdefault(r["category"], {v: 0 for v in VERDICTS})
+        counts[r["verdict"]] += 1
+    totals = {v: sum(1 for r in results if r["verdict"] == v) for v in VERDICTS}
+    ran = len(results) - totals["not_run"]
+    pages_seen, codes_seen = set(), set()
+    for r in results:
+        for ex in r["exchanges"]:
+            pages_seen.add(ex["page"])
+            if ex["retcode"] is not None:
+                codes_seen.add((ex["page"], ex["retcode"]))
+    request_pages = [p for p in config.spec.request_pages]
+    all_codes = {(p.page, rc.code) for p in request_pages for rc in p.retcodes}
+    return {
+        "tool": "ybx-conform", "format": 1,
+        "target": config.base_url, "user": config.creds.user, "profile": config.profile.name,
+        "driver": config.driver.name, "started": started.isoformat(),
+        "finished": datetime.now(timezone.utc).isoformat(),
+        "summary": {
+            **totals, "total": len(results), "ran": ran,
+            # score: what passed of every check; index: what passed of what could run with this driver
+            "score": round(totals["passed"] / len(results), 4) if results else 0.0,
+            "index": round(totals["passed"] / ran, 4) if ran else 0.0,
+            "by_category": by_category,
+        },
+        "coverage": {
+            "pages": sorted(pages_seen), "pages_total": len(request_pages),
+            "pages_exercised": len({p.page for p in request_pages} & pages_seen),
+            "retcodes_total": len(all_codes), "retcodes_exercised": len(all_codes & codes_seen),
+        },
+        "checks": results,
+    }
+
+
+def write_results(doc: dict[str, Any], out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "results.json"
+    path.write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8")
+    return path
+
+
+def print_progress(done: int, total: int, failures: int) -> None:
+    sys.stderr.write(f"\r{done}/{total} checks, {failures} failed")
+    if done == total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()

@@ -1,0 +1,49 @@
+"""A real mock server on 127.0.0.1 (uvicorn in a thread) for conformance runs in tests."""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+import httpx
+import uvicorn
+
+from mockserver.app import create_app
+from mockserver.server import Settings, build_mock
+from receiver import free_port
+from spec.model import Spec
+
+TOKEN = "live-token"
+
+
+@dataclass(frozen=True)
+class Live:
+    base_url: str
+    admin_url: str
+    token: str
+
+
+@contextmanager
+def live_mock(spec: Spec, faults: tuple[str, ...] = (), db: str = ":memory:") -> Iterator[Live]:
+    mock = build_mock(Settings(db=db, faults=faults, admin_token=TOKEN), spec=spec)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(mock, admin_token=TOKEN, background=True), host="127.0.0.1",
+                                           port=port, log_level="error", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the live mock did not start")
+        time.sleep(0.02)
+    try:
+        httpx.post(f"{base}/_admin/clock", json={"set": "2026-11-21T10:00:00+08:00"}, headers={"X-Admin-Token": TOKEN})
+        yield Live(base, f"{base}/_admin", TOKEN)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        mock.store.close()
