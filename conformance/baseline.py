@@ -30,6 +30,12 @@ def _value(ctx: CheckContext, page: Page, param: Param, cache: dict[str, str]) -
         return ctx.order_total(cache["orderid"])
     if "产品ID" in label or "门票类型ID" in label:
         return ctx.plain_product()["productid"]
+    if "证件号码" in label:
+        return "110101199003071234"
+    if "手机" in label:
+        return "13800138000"
+    if "页序号" in label or "页号" in label:
+        return "1"
     if param.default is not None:
         return param.default
     if param.values:
@@ -48,14 +54,26 @@ def _value(ctx: CheckContext, page: Page, param: Param, cache: dict[str, str]) -
         return "http://127.0.0.1:9/ybx-conform"
     if fmt == "int" or param.base_type == "int":
         return "0"
-    if "证件号码" in label:
-        return "110101199003071234"
     raise NotRun(f"no way to derive a valid {page.page} {param.name} ({label})")
+
+
+def _prepare(ctx: CheckContext, page: Page, cache: dict[str, str]) -> None:
+    """Bring a fresh order to a state the page's event may start from (the spec's transition table)."""
+    events = {e.id for e in ctx.spec.events if page.page in e.pages} | set(page.behaviour.events)
+    sources = {t.source for t in ctx.spec.transitions if t.event in events}
+    if not sources or "0" in sources or ctx.spec.initial_status in sources:
+        return
+    if "2" in sources:
+        cache["orderid"], _ = ctx.book()
+        ctx.pay_deposit(cache["orderid"])
 
 
 def baseline(ctx: CheckContext, page: Page) -> dict[str, str]:
     """Plain values of a request the target should accept (required parameters only)."""
+    if page.mode not in ("both", ctx.mode()):
+        raise NotRun(f"{page.page} is a {page.mode} page; the target runs in {ctx.mode()} mode")
     cache: dict[str, str] = {}
+    _prepare(ctx, page, cache)
     return {p.name: _value(ctx, page, p, cache) for p in page.params
             if p.required and p.name.lower() not in COMMON and p.location == "query"}
 

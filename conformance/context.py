@@ -82,6 +82,11 @@ class CheckContext:
     def today(self) -> datetime:
         return self.driver.now()
 
+    def mode(self) -> str:
+        """scenic or theater, from the target's own GetProviderConfig (type 1 scenic, 2 theater)."""
+        ex = self.ok(self.call("GetProviderConfig.aspx", note="fixture: supplier type"), "GetProviderConfig.aspx")
+        return "theater" if ex.envelope.text("Item/type") == "2" else "scenic"
+
     def products(self) -> list[dict[str, str]]:
         ex = self.ok(self.call("GetProducts.aspx", note="fixture: products"), "GetProducts.aspx")
         return [{c.tag: (c.text or "") for c in item} for item in ex.envelope.items()]

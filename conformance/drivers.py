@@ -59,8 +59,9 @@ class AdminDriver(Driver):
     def advance(self, seconds: float) -> None:
         self._post("/clock", {"advance": seconds})
 
-    def set_clock(self, when: datetime) -> None:
-        self._post("/clock", {"set": when.isoformat()})
+    def set_clock(self, when: datetime, freeze: bool = True) -> None:
+        # frozen, the target's clock stands at the instant a check needs (band edges to the second)
+        self._post("/clock", {"set": when.isoformat(), "freeze": freeze})
 
     def event(self, name: str, body: Mapping[str, Any]) -> Mapping[str, Any]:
         return self._post(f"/events/{name}", body)

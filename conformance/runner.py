@@ -151,7 +151,9 @@ def write_results(doc: dict[str, Any], out_dir: Path) -> Path:
 
 
 def print_progress(done: int, total: int, failures: int) -> None:
-    sys.stderr.write(f"\r{done}/{total} checks, {failures} failed")
-    if done == total:
-        sys.stderr.write("\n")
+    """One updating line on a terminal; a line per tenth of the run elsewhere (CI logs)."""
+    if sys.stderr.isatty():
+        sys.stderr.write(f"\r{done}/{total} checks, {failures} failed" + ("\n" if done == total else ""))
+    elif done == total or done % max(1, total // 10) == 0:
+        sys.stderr.write(f"{done}/{total} checks, {failures} failed\n")
     sys.stderr.flush()

@@ -56,13 +56,16 @@ def admin_routes(mock: Mock, token: str) -> list[Route]:
                 when = datetime.fromisoformat(str(data["set"]))
                 if when.tzinfo is None:
                     when = when.replace(tzinfo=mock.tz)
-                mock.clock.set(when)
+                if "freeze" in data and hasattr(mock.clock, "frozen"):
+                    mock.clock.set(when, bool(data["freeze"]))
+                else:
+                    mock.clock.set(when)
             elif "advance" in data:
                 mock.clock.advance(float(data["advance"]))
             else:
                 raise ValueError('give {"set": ISO-8601} or {"advance": seconds}')
             sweeper.sweep(mock)
-        return JSONResponse({"now": mock.now().isoformat()})
+        return JSONResponse({"now": mock.now().isoformat(), "frozen": bool(getattr(mock.clock, "frozen", False))})
 
     async def sms(request: Request) -> Response:
         return JSONResponse(_rows(mock, "SELECT id, agent, mobile, text, code, purpose, orderid, at FROM sms ORDER BY id"))

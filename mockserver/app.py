@@ -61,7 +61,8 @@ def handle(mock: Mock, page: Page, method: str, raw: list[tuple[str, str]], base
         return responses.ok(mock, page, result, key)
     except YbxError as exc:
         response = responses.error(mock, page, exc, key)
-        response.headers["X-YBX-Detail"] = (exc.detail or exc.key).encode("ascii", "backslashreplace").decode()
+        detail = " ".join((exc.detail or exc.key).split()) or exc.key  # header values: no control or edge spaces
+        response.headers["X-YBX-Detail"] = detail.encode("ascii", "backslashreplace").decode()
         return response
     except Exception:  # a bug must still answer like the supplier, never with a stack trace
         log.exception("internal error on %s", page.page)

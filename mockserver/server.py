@@ -20,7 +20,7 @@ from .world import World, load_world
 
 class StoreClock:
     """Wall-clock time plus an offset kept in the database, so that every worker process and
-    every restart sees the same moved clock."""
+    every restart sees the same moved clock. Frozen, it stands at one instant until moved."""
 
     def __init__(self, store: Store, base: Clock | None = None):
         self._store = store
@@ -30,20 +30,28 @@ class StoreClock:
     def offset(self) -> timedelta:
         return timedelta(seconds=float(self._store.meta("clock_offset", "0") or 0))
 
+    @property
+    def frozen(self) -> bool:
+        return bool(self._store.meta("clock_frozen"))
+
     def now(self) -> datetime:
+        frozen = self._store.meta("clock_frozen")
+        if frozen:
+            return datetime.fromisoformat(frozen)
         return self._base.now() + self.offset
 
-    def _save(self, offset: timedelta) -> None:
+    def _save(self, when: datetime, freeze: bool) -> None:
         with self._store.transaction() as db:
-            self._store.set_meta(db, "clock_offset", repr(offset.total_seconds()))
+            self._store.set_meta(db, "clock_offset", repr((when - self._base.now()).total_seconds()))
+            self._store.set_meta(db, "clock_frozen", when.isoformat() if freeze else "")
 
-    def set(self, when: datetime) -> None:
+    def set(self, when: datetime, freeze: bool | None = None) -> None:
         if when.tzinfo is None:
             raise ValueError("the clock needs an aware datetime")
-        self._save(when - self._base.now())
+        self._save(when, self.frozen if freeze is None else freeze)
 
     def advance(self, seconds: float) -> None:
-        self._save(self.offset + timedelta(seconds=seconds))
+        self._save(self.now() + timedelta(seconds=seconds), self.frozen)
 
 
 @dataclass(frozen=True)

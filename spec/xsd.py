@@ -78,8 +78,12 @@ def page_xsd(page: Page, profile: Profile, spec: Spec, typed: bool = True) -> st
             lines.append("        </xs:restriction></xs:simpleType></xs:element>")
         else:
             lines.append(f'        <xs:element name="{name}" type="xs:string"/>')
-    for el in page.response:
-        lines += _element(el, "        ", typed)
+    if page.response:
+        # a refusal carries the envelope only; an answer with data carries all of it
+        lines.append('        <xs:sequence minOccurs="0">')
+        for el in page.response:
+            lines += _element(el, "          ", typed)
+        lines.append("        </xs:sequence>")
     lines += ["      </xs:sequence>", "    </xs:complexType>", "  </xs:element>", "</xs:schema>", ""]
     return "\n".join(lines)
 

@@ -6,6 +6,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator
 
 import httpx
@@ -27,8 +28,8 @@ class Live:
 
 
 @contextmanager
-def live_mock(spec: Spec, faults: tuple[str, ...] = (), db: str = ":memory:") -> Iterator[Live]:
-    mock = build_mock(Settings(db=db, faults=faults, admin_token=TOKEN), spec=spec)
+def live_mock(spec: Spec, faults: tuple[str, ...] = (), db: str = ":memory:", world: Path | None = None) -> Iterator[Live]:
+    mock = build_mock(Settings(db=db, faults=faults, admin_token=TOKEN, world=world), spec=spec)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(mock, admin_token=TOKEN, background=True), host="127.0.0.1",
                                            port=port, log_level="error", lifespan="on"))

@@ -51,3 +51,9 @@ def test_malformed_transport_is_answered(spec):
     r = ota.client.post("/POST/GetProducts.aspx", content=b"\xff\xfe\x00garbage",
                         headers={"content-type": "application/octet-stream"})
     assert r.status_code == 200 and wire.parse(r.content, spec.profile().response).retcode == "-1"
+
+
+def test_detail_header_is_always_a_legal_value(spec):
+    ota = make_ota(spec)
+    r = ota.raw("QueryOrder.aspx", {"order_id": " "})
+    assert r.status_code == 200 and r.headers["x-ybx-detail"] == r.headers["x-ybx-detail"].strip()

@@ -50,7 +50,15 @@ def _valid(page: Page, ctx: CheckContext) -> None:
     values = baseline(ctx, page)
     ex = ctx.call(page, values, note="correctly signed request")
     ctx.envelope(ex)
-    ctx.expect(ex.retcode == "0", f"{page.page}: a correctly signed request was refused: {ex.retcode} {ex.retmsg}")
+    bad_sign = page.retcode("bad_sign")
+    signed_wrong = bad_sign and ex.retcode == bad_sign.code and ex.retmsg == bad_sign.message_zh
+    # with only the common parameters nothing but the protocol itself can make the request fail
+    if ex.retcode != "0" and not values:
+        ctx.expect(False, f"{page.page}: a correct request with only user, password and sign was refused: "
+                   f"{ex.retcode} {ex.retmsg} (check the key derivation, rule b, and the password, rule c)")
+    if ex.retcode != "0" and not signed_wrong:
+        raise NotRun(f"the request was refused for another reason than its sign: {ex.retcode} {ex.retmsg}")
+    ctx.expect(ex.retcode == "0", f"{page.page}: a correctly signed request was refused as badly signed")
     ctx.expect(ex.envelope.verify(ctx.target.creds.key, ctx.profile.response),
                f"{page.page}: the response sign does not verify (rule e)")
 
@@ -62,19 +70,25 @@ def _bad_sign(page: Page, how: str, ctx: CheckContext) -> None:
         pairs = [(k, v) for k, v in pairs if k != "sign"]
     elif how == "wrong":
         pairs = _resign(ctx, pairs, WRONG_KEY)
-    else:  # tampered: a value changes after signing
-        name, value = next(((k, v) for k, v in pairs if k not in ("sign", "password") and v), (None, None))
-        if name is None:
-            raise NotRun("nothing to tamper with")
-        pairs = [(k, v + "0" if k == name else v) for k, v in pairs]
+    else:  # tampered: a signed-over parameter is added after signing
+        version = page.param("service_version")
+        if version is None:
+            raise NotRun(f"{page.page} has no service_version to tamper with")
+        pairs = [(k, v) for k, v in pairs if k.lower() != version.name.lower()] + [(version.name, "1.0")]
     _refused(ctx, page, pairs, values, _expected(ctx, page, SignatureError()), f"a {how} sign")
 
 
 # ------------------------------------------------------------------ encryption
 
+def _with(ctx: CheckContext, page: Page, param: Param, values: dict[str, str]) -> dict[str, str]:
+    """The values with `param` present (the login password is added by encode_request itself)."""
+    if param.name.lower() == "password" or param.name in values:
+        return values
+    return {**values, param.name: _sample(ctx, page, param)}
+
+
 def _plaintext(page: Page, param: Param, ctx: CheckContext) -> None:
-    values = baseline(ctx, page)
-    values.setdefault(param.name, _sample(ctx, page, param))
+    values = _with(ctx, page, param, baseline(ctx, page))
     pairs = encode_request(page, values, ctx.target.creds, ctx.profile, sign=False)
     plain = values[param.name] if param.name != "password" else crypto.md5_upper(ctx.target.creds.password)
     if param.encryption == "md5-upper-3des" and param.name != "password":
@@ -85,8 +99,7 @@ def _plaintext(page: Page, param: Param, ctx: CheckContext) -> None:
 
 
 def _wrong_key(page: Page, param: Param, ctx: CheckContext) -> None:
-    values = baseline(ctx, page)
-    values.setdefault(param.name, _sample(ctx, page, param))
+    values = _with(ctx, page, param, baseline(ctx, page))
     other = Credentials(ctx.target.creds.user, ctx.target.creds.password, WRONG_KEY, ctx.target.creds.pay_password)
     wrong = encode_request(page, values, other, ctx.profile, sign=False)
     right = encode_request(page, values, ctx.target.creds, ctx.profile, sign=False)
@@ -132,6 +145,8 @@ def _case(page: Page, ctx: CheckContext) -> None:
     pairs = _resign(ctx, [(k.upper(), v) for k, v in pairs])
     ex = ctx.send(page, pairs, note="every parameter name upper-cased")
     ctx.envelope(ex)
+    if ex.retcode != "0":
+        accepted(ctx, page, values)
     ctx.expect(ex.retcode == "0", f"{page.page}: names in another case were refused ({ex.retcode} {ex.retmsg}); "
                "names are case-insensitive since V3.0 (3.5)")
 
@@ -142,6 +157,8 @@ def _get_post(page: Page, ctx: CheckContext) -> None:
     post = ctx.call(page, values, "POST", note="POST form")
     ctx.envelope(get)
     ctx.envelope(post)
+    if get.retcode != "0" and get.retcode == post.retcode:
+        raise NotRun(f"the target refuses this request either way ({get.retcode} {get.retmsg})")
     ctx.expect(get.retcode == post.retcode == "0", f"{page.page}: GET answered {get.retcode}, POST {post.retcode}")
     shape = lambda ex: [el.tag for el in ex.envelope.root.iter() if isinstance(el.tag, str)]  # noqa: E731
     ctx.expect(shape(get) == shape(post), f"{page.page}: GET and POST answers differ in structure")
@@ -181,7 +198,7 @@ def protocol_checks(spec: Spec) -> Iterable[Check]:
         for param in page.params:
             if param.location != "query" or param.name.lower() in COMMON:
                 continue
-            if param.required:
+            if param.required and param.default is None:  # a default stands for an absent value
                 yield Check(f"parameters.missing.{stem}.{param.name}", "parameters",
                             _clause(page, f"; {param.name} 必填 line {param.line}"),
                             f"{page.page} refuses a request without {param.name}", "major",
@@ -202,3 +219,23 @@ def protocol_checks(spec: Spec) -> Iterable[Check]:
         if _read_only(page):
             yield Check(f"parameters.get-post.{stem}", "parameters", "3.4 (line 782)",
                         f"{page.page} answers GET and POST alike", "major", partial(_get_post, page), page=page.page)
+
+
+@derive
+def common_request_checks(spec: Spec) -> Iterable[Check]:
+    """Pages that need nothing but the common parameters: a correct request must pass, so a refusal
+    can only be the protocol's fault (key derivation, password, sign)."""
+    for page in spec.request_pages:
+        if page.mode != "both" or any(p.required and p.name.lower() not in COMMON for p in page.params):
+            continue
+        yield Check(f"encryption.common-request.{page.stem}", "encryption",
+                    f"{page.section} {page.page}; profile rules b, c, d",
+                    f"{page.page} accepts a request carrying only user, password (rule c) and sign", "critical",
+                    partial(_common_request, page), page=page.page)
+
+
+def _common_request(page: Page, ctx: CheckContext) -> None:
+    ex = ctx.call(page, {}, note="only the common parameters")
+    ctx.envelope(ex)
+    ctx.expect(ex.retcode == "0", f"{page.page}: a correct request with only user, password and sign was refused: "
+               f"{ex.retcode} {ex.retmsg} (key derivation rule b, password rule c, sign rule d)")

@@ -19,6 +19,7 @@ from ..registry import Check, derive
 def _validates(page: Page, ctx: CheckContext) -> None:
     ex = ctx.call(page, baseline(ctx, page), note="a correct request; its answer is validated")
     ctx.envelope(ex)
+    ctx.ok(ex, f"{page.page} (the answer to validate)")
     schema = xmlschema.XMLSchema(page_xsd(page, ctx.profile, ctx.spec))
     errors = list(schema.iter_errors(ex.body.decode("utf-8", "replace")))
     ctx.expect(not errors, f"{page.page}: the answer does not validate against its XSD: "
