@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -14,6 +15,10 @@ from spec import crypto, wire
 from spec.errors import EncryptionError
 from spec.model import Page, Profile, Spec
 from spec.protocol import Credentials, encode_request
+
+
+# one TLS context for every session: building one costs tens of milliseconds per check
+_TLS = ssl.create_default_context()
 
 
 @dataclass
@@ -63,7 +68,7 @@ class Target:
 
     def __post_init__(self) -> None:
         self.base_url = self.base_url.rstrip("/")
-        self._client = httpx.Client(timeout=self.timeout)
+        self._client = httpx.Client(timeout=self.timeout, verify=_TLS)
 
     def close(self) -> None:
         self._client.close()
