@@ -29,7 +29,7 @@ demo: $(STAMP)
 	@set -e; \
 	$(VENV)/bin/ybx-mock serve --port $(DEMO_PORT) --db :memory: --admin-token demo-admin >$(DEMO_DIR)/mock.log 2>&1 & \
 	pid=$$!; trap 'kill $$pid 2>/dev/null' EXIT; \
-	for i in $$(seq 100); do curl -sf -H 'X-Admin-Token: demo-admin' http://127.0.0.1:$(DEMO_PORT)/_admin >/dev/null && break; sleep 0.1; done; \
+	$(VENV)/bin/ybx-mock wait --url http://127.0.0.1:$(DEMO_PORT) --admin-token demo-admin; \
 	status=0; $(VENV)/bin/ybx-conform run --target http://127.0.0.1:$(DEMO_PORT) \
 	  --user demo-ota --password demo-pass --key 3f2504e0-4f89-11d3-9a0c-0305e82c3301 --pay-password 123456 \
 	  --other-user other-ota --other-password other-pass --other-key 6ba7b810-9dad-11d1-80b4-00c04fd430c8 \

@@ -40,6 +40,25 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _wait(args: argparse.Namespace) -> int:
+    """Wait until a mock answers its admin API (for scripts that start one in the background)."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(args.url.rstrip("/") + "/_admin", headers={"X-Admin-Token": args.admin_token},
+                         timeout=1).status_code == 200:
+                return 0
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    print(f"ybx-mock: no mock answered at {args.url} within {args.timeout} s", file=sys.stderr)
+    return 1
+
+
 def _faults(args: argparse.Namespace) -> int:
     width = max(len(f.name) for f in fault_registry.FAULTS)
     for f in fault_registry.FAULTS:
@@ -70,12 +89,16 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--profile", default="default")
     serve.add_argument("--log-level", default="warning")
+    wait = sub.add_parser("wait", help="wait until a mock answers (for scripts)")
+    wait.add_argument("--url", default=f"http://127.0.0.1:{DEFAULT_PORT}")
+    wait.add_argument("--admin-token", default="demo-admin")
+    wait.add_argument("--timeout", type=float, default=20)
     sub.add_parser("faults", help="list the fault switches")
     sub.add_parser("events", help="list the supplier-side events of the admin API")
     args = parser.parse_args(argv)
     if args.cmd == "serve" and args.db == ":memory:" and args.workers > 1:
         parser.error("--db :memory: cannot be shared by several workers")
-    return {"serve": _serve, "faults": _faults, "events": _events}[args.cmd](args)
+    return {"serve": _serve, "wait": _wait, "faults": _faults, "events": _events}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -105,3 +105,13 @@ def test_concurrent_bookings_of_the_last_tickets_one_wins(spec, tmp_path, worker
         assert set(codes) - {"0"} == {"-10362"}
         agents = httpx.get(f"{base}/_admin/agents", headers={"X-Admin-Token": TOKEN}).json()
         assert agents  # the server is still healthy after the race
+
+
+def test_wait_command(tmp_path):
+    with serve(str(tmp_path / "w.db")) as (base, _):
+        up = subprocess.run([sys.executable, "-m", "mockserver.cli", "wait", "--url", base, "--admin-token", TOKEN,
+                             "--timeout", "5"], capture_output=True, text=True)
+        assert up.returncode == 0
+    down = subprocess.run([sys.executable, "-m", "mockserver.cli", "wait", "--url", "http://127.0.0.1:9",
+                           "--timeout", "0.5"], capture_output=True, text=True)
+    assert down.returncode == 1 and "no mock answered" in down.stderr
