@@ -1,38 +1,26 @@
 """The fees checks (conformance/checks/fees.py) against a served mock: they pass on the healthy
 mock and fail on the mock whose fault switch breaks their rule (FAULT_EXPECTATIONS).
 
-Band edges are exact to the second, and the served mock's clock runs on after the admin API sets
-it (wall clock + offset), so a cancellation lands a few milliseconds inside the band. Against the
-running clock of `livemock.live_mock` the edge checks therefore report "not run"; the fault runs
-use `served()`, the same mock served the same way but on a clock that holds still (FrozenClock,
-moved only by the admin API), where every edge is hit to the second. The percentage world is a
-copy of the default world with one feecalmode A item (12.5 %) and a 33.33 ticket."""
+Band edges are exact to the second: the admin driver freezes the served mock's clock where a
+check sets it, so every edge is hit exactly. The percentage world is a copy of the default world
+with one feecalmode A item (12.5 %) and a 33.33 ticket."""
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 import yaml
-from livemock import TOKEN, Live, live_mock
-from mockkit import DEMO, OTHER, START
-from receiver import free_port
+from livemock import Live, live_mock
+from mockkit import DEMO, OTHER
 
 from conformance.drivers import AdminDriver, Driver
 from conformance.registry import all_checks
 from conformance.runner import RunConfig, run_one
 from mockserver import delivery, machine
 from mockserver import faults as fault_registry
-from mockserver.app import create_app
-from mockserver.server import Settings, build_mock
 from mockserver.world import DEFAULT_WORLD
-from spec.clock import FrozenClock
 from spec.model import Spec
 
 # fault switch -> prefixes of the check ids it must make fail (every other fees check keeps its
@@ -45,31 +33,6 @@ FAULT_WORLD = {"wrong-fee-edge": "default", "percent-rounding": "percent"}
 # No fault switch breaks "desk orders are never charged" (2.6 line 222): a test-only patch of the
 # mock (the desk exemption forgotten at delivery) stands in for one.
 PATCH_EXPECTATIONS = {"charge-desk-fee": ["fees.never."]}
-
-
-@contextmanager
-def served(spec: Spec, faults: tuple[str, ...] = (), world: Path | None = None, frozen: bool = True) -> Iterator[Live]:
-    """As `livemock.live_mock`, with a world file and (by default) a clock that holds still."""
-    clock = FrozenClock(START) if frozen else None
-    mock = build_mock(Settings(db=":memory:", world=world, faults=faults, admin_token=TOKEN), spec=spec, clock=clock)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(mock, admin_token=TOKEN, background=True), host="127.0.0.1",
-                                           port=port, log_level="error", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the mock did not start")
-        time.sleep(0.02)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        AdminDriver(f"{base}/_admin", TOKEN).set_clock(START)
-        yield Live(base, f"{base}/_admin", TOKEN)
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        mock.store.close()
 
 
 @pytest.fixture(scope="module")
@@ -106,13 +69,13 @@ def expected_failures(fault: str, ids) -> set[str]:
 
 @pytest.fixture(scope="module")
 def healthy(spec, checks):
-    with served(spec) as live:
+    with live_mock(spec) as live:
         return run(spec, live, checks)
 
 
 @pytest.fixture(scope="module")
 def healthy_percent(spec, checks, percent_world):
-    with served(spec, world=percent_world) as live:
+    with live_mock(spec, world=percent_world) as live:
         return run(spec, live, checks)
 
 
@@ -184,7 +147,7 @@ def test_live_mock_with_the_admin_driver(spec, checks):
 @pytest.mark.parametrize("fault", sorted(FAULT_EXPECTATIONS))
 def test_fault_fails_exactly_its_checks(spec, checks, fault, healthy, healthy_percent, percent_world):
     world, baseline = (percent_world, healthy_percent) if FAULT_WORLD[fault] == "percent" else (None, healthy)
-    with served(spec, faults=(fault,), world=world) as live:
+    with live_mock(spec, (fault,), world=world) as live:
         results = run(spec, live, checks)
     failing = {i for i, v in verdicts(results).items() if v == "failed"}
     assert failing == expected_failures(fault, results), explain(results)
@@ -204,7 +167,7 @@ def test_charged_desk_order_fails_the_desk_check(spec, checks, monkeypatch):
 
     monkeypatch.setattr(delivery, "deliver", forgetting_the_desk_exemption)
     desk = [c for c in checks if any(c.id.startswith(p) for p in PATCH_EXPECTATIONS["charge-desk-fee"])]
-    with served(spec) as live:
+    with live_mock(spec) as live:
         results = run(spec, live, desk)
     assert {r["verdict"] for r in results.values()} == {"failed"}, explain(results)
     assert all("desk pickup" in r["message"] for r in results.values())

@@ -7,30 +7,23 @@ from __future__ import annotations
 
 import re
 import ssl
-import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 import yaml
-from livemock import TOKEN, Live, live_mock
+from livemock import Live, live_mock
 from mockkit import DEMO, OTHER
-from receiver import free_port
 
 import conformance.target as target_module
 from conformance.drivers import AdminDriver, Driver
 from conformance.registry import Check, all_checks
 from conformance.runner import RunConfig, run_one
-from mockserver.app import create_app
 from mockserver.handlers import instant, payments
-from mockserver.server import Settings, build_mock
 from spec.model import Spec, Transition
 
 # fault switch -> check id prefixes that must fail on a mock started with it
@@ -89,29 +82,6 @@ def _run(spec: Spec, live: Live, checks: list[Check], driver: Driver | None = No
 def _summary(results: dict[str, dict], verdicts: tuple[str, ...]) -> str:
     return "\n".join(f"{i} {r['verdict']}: {r['message'][:300]}" for i, r in sorted(results.items())
                      if r["verdict"] in verdicts)
-
-
-@contextmanager
-def _live_world(spec: Spec, world: Path) -> Iterator[Live]:
-    """livemock.live_mock with another world file (live_mock takes none)."""
-    mock = build_mock(Settings(db=":memory:", world=world, admin_token=TOKEN), spec=spec)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(mock, admin_token=TOKEN, background=True), host="127.0.0.1",
-                                           port=port, log_level="error", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "the live mock did not start"
-        time.sleep(0.02)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        httpx.post(f"{base}/_admin/clock", json={"set": "2026-11-21T10:00:00+08:00"}, headers={"X-Admin-Token": TOKEN})
-        yield Live(base, f"{base}/_admin", TOKEN)
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        mock.store.close()
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +160,7 @@ def healthy(spec, checks) -> dict[str, dict]:
 @pytest.fixture(scope="module")
 def approval(spec, checks, approval_world) -> dict[str, dict]:
     chosen = [c for c in checks if _unreached(c.id) and not c.id.endswith(".1")]
-    with _live_world(spec, approval_world) as live:
+    with live_mock(spec, world=approval_world) as live:
         return _run(spec, live, chosen)
 
 
@@ -263,10 +233,10 @@ def test_approval_checks_fail_on_a_broken_approval_world(spec, checks, approval,
     ids = sorted(i.removeprefix("state.transition.") for i in approval if i.startswith("state.transition."))
     results: dict[str, dict] = {}
     for group in _variants(approval, ids):
-        with _live_world(_retarget(spec, group), approval_world) as live:
+        with live_mock(_retarget(spec, group), world=approval_world) as live:
             results.update(_run(spec, live, [by_id[f"state.transition.{i}"] for i in sorted(group)]))
     _mutant_pages(monkeypatch)
-    with _live_world(_allow_forbidden(spec), approval_world) as live:
+    with live_mock(_allow_forbidden(spec), world=approval_world) as live:
         results.update(_run(spec, live, [by_id[i] for i in approval if i.startswith("state.forbidden.")]))
     _must_fail(results)
 
