@@ -166,9 +166,6 @@ def _get_post(page: Page, ctx: CheckContext) -> None:
 
 # ------------------------------------------------------------------ derivation
 
-READ_ONLY = ("none",)
-
-
 def _read_only(page: Page) -> bool:
     return not page.behaviour.writes and not page.behaviour.events
 
@@ -176,7 +173,7 @@ def _read_only(page: Page) -> bool:
 @derive
 def protocol_checks(spec: Spec) -> Iterable[Check]:
     for page in spec.request_pages:
-        stem, sec = page.stem, page.section
+        stem = page.stem
         yield Check(f"signature.valid.{stem}", "signature", _clause(page, "; profile rules d, e"),
                     f"{page.page} accepts a correctly signed request and signs its answer", "critical",
                     partial(_valid, page), page=page.page)
