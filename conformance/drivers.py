@@ -33,10 +33,14 @@ class Driver:
     def flush_callbacks(self) -> None:
         """Ask the target to deliver due callbacks now (no-op where it cannot be asked)."""
 
+    def sms(self) -> list[Mapping[str, Any]]:
+        """The SMS the target has sent (verification codes among them), oldest first."""
+        raise DriverError(f"driver '{self.name}' cannot read the SMS the target sends")
+
 
 class AdminDriver(Driver):
     name = "admin"
-    capabilities = frozenset({"clock", "events", "flush"})
+    capabilities = frozenset({"clock", "events", "flush", "sms"})
 
     def __init__(self, admin_url: str, token: str, timeout: float = 10.0):
         self.base = admin_url.rstrip("/")
@@ -68,6 +72,12 @@ class AdminDriver(Driver):
 
     def flush_callbacks(self) -> None:
         self._post("/callbacks/flush", {})
+
+    def sms(self) -> list[Mapping[str, Any]]:
+        r = self._client.get(self.base + "/sms")
+        if r.status_code != 200:
+            raise DriverError(f"admin sms: HTTP {r.status_code}")
+        return r.json()
 
 
 class ManualDriver(Driver):

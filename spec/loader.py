@@ -188,6 +188,7 @@ def _xref_problems(raw: RawSpec) -> list[Problem]:
             names[n.lower()] = rel
         pages[page] = data
     callback_pages = {p for p, d in pages.items() if d["direction"] == "callback"}
+    pages_all = set(pages)
 
     for rel, data in raw.pages.items():
         seen: set[str] = set()
@@ -200,6 +201,8 @@ def _xref_problems(raw: RawSpec) -> list[Problem]:
                 add(rel, f"params[{i}].encryption", f"unknown encryption {p['encryption']!r}")
             if p.get("format") and p["format"] not in formats:
                 add(rel, f"params[{i}].format", f"unknown format {p['format']!r}")
+            if p.get("obtained_from") and p["obtained_from"].lower() not in {n.lower() for n in pages_all}:
+                add(rel, f"params[{i}].obtained_from", f"unknown page {p['obtained_from']!r}")
         keys: set[str] = set()
         for i, r in enumerate(data["retcodes"]):
             if r["key"] in keys:
@@ -342,7 +345,7 @@ def _page(rel: str, d: dict) -> m.Page:
             format=p.get("format"), values=_t(p["values"]) if "values" in p else None,
             default=None if p.get("default") is None else str(p["default"]),
             note_zh=_s(p.get("note_zh")), line=p.get("line"), location=p.get("in", "query"),
-            allow_empty=bool(p.get("allow_empty", False)),
+            allow_empty=bool(p.get("allow_empty", False)), obtained_from=p.get("obtained_from"),
         ))
     old = d.get("old_edition")
     beh = d["behaviour"]

@@ -42,6 +42,7 @@ class Param:
     line: int | None
     location: str  # query | xml-body | path
     allow_empty: bool = False  # required to be present, but an empty value is meaningful
+    obtained_from: str | None = None  # the page whose call delivers this value (e.g. an SMS code)
 
     @property
     def encrypted(self) -> bool:

@@ -51,3 +51,15 @@ def test_each_fault_is_caught_by_its_checks(spec, fault):
         assert any(i.startswith(prefix) for i in failed), (fault, prefix, sorted(failed)[:5])
     unexpected = {i for i in failed if not any(i.startswith(p) for p in prefixes)}
     assert not unexpected, (fault, sorted(unexpected)[:5])
+
+
+def test_sms_code_pages_are_reached_through_the_drivers_sms_outbox(spec):
+    """UseAccountToPay's SmsCode is obtained_from ReadyToPay (spec): the admin driver reads the code
+    the mock sent, so the page's own checks run, and a broken sign rule is caught there too."""
+    checks = [c for c in all_checks(spec) if c.page == "UseAccountToPay.aspx" and c.category == "signature"]
+    for faults, verdict in (((), "passed"), (("accept-bad-sign",), "failed")):
+        with live_mock(spec, faults) as live:
+            config = RunConfig(live.base_url, DEMO, spec, spec.profile(), AdminDriver(live.admin_url, live.token))
+            doc = run(config, checks)
+        bad = [c["id"] for c in doc["checks"] if c["id"] != "signature.valid.UseAccountToPay" and c["verdict"] != verdict]
+        assert not bad, (faults, bad)
