@@ -346,13 +346,7 @@ def _order(scenario: Scenario, ctx: CheckContext) -> None:
     receiver = _listen(ctx)
     want = _expected(ctx, scenario)
     o = Order(_senderid("o"), scenario.pay_type)
-    receiver.fail_next(1, "500", **{SENDER_PARAM: o.senderid})
-    _do(ctx, o, scenario.events[:1])
-    first = _wait_first(ctx, receiver, o)
-    _do(ctx, o, scenario.events[1:])
-    _queue_behind(ctx, receiver, o, first)
-    ctx.driver.advance(_backoff(ctx))
-    arrived = _wait_acked(ctx, receiver, o, want)
+    first, arrived = _fail_first_then_retry(ctx, receiver, o, scenario, want, "500")
     _evidence(ctx, receiver, o)
     got: list[tuple[str, str]] = []
     for d in _acked(receiver, o):  # repeats of an acknowledged event are no-duplicate's concern
@@ -362,6 +356,19 @@ def _order(scenario: Scenario, ctx: CheckContext) -> None:
                f"expected {_show(want)}, acknowledged {_show(got)}")
     ctx.expect(got == want, f"order {o.orderid}: callbacks acknowledged in the order {_show(got)}; "
                f"the events {' -> '.join(scenario.events)} fire {_show(want)} in this order (2.13 line 397)")
+
+
+def _fail_first_then_retry(ctx: CheckContext, receiver: Receiver, o: Order, scenario: Scenario,
+                           want: list[tuple[str, str]], how: str) -> tuple[Delivery, bool]:
+    """The order's first delivery fails once (`how`), its later events queue behind it, the clock
+    passes the first backoff step; returns (the failed delivery, whether all `want` arrived)."""
+    receiver.fail_next(1, how, **{SENDER_PARAM: o.senderid})
+    _do(ctx, o, scenario.events[:1])
+    first = _wait_first(ctx, receiver, o)
+    _do(ctx, o, scenario.events[1:])
+    _queue_behind(ctx, receiver, o, first)
+    ctx.driver.advance(_backoff(ctx))
+    return first, _wait_acked(ctx, receiver, o, want)
 
 
 # ------------------------------------------------------------------ (3) blocking
@@ -400,13 +407,7 @@ def _retry(how: str, ctx: CheckContext) -> None:
     scenario = _scenario("book-cancel")
     want = _expected(ctx, scenario)
     o = Order(_senderid("r"), scenario.pay_type)
-    receiver.fail_next(1, how, **{SENDER_PARAM: o.senderid})
-    _do(ctx, o, scenario.events[:1])
-    first = _wait_first(ctx, receiver, o)
-    _do(ctx, o, scenario.events[1:])
-    _queue_behind(ctx, receiver, o, first)
-    ctx.driver.advance(_backoff(ctx))
-    arrived = _wait_acked(ctx, receiver, o, want)
+    first, arrived = _fail_first_then_retry(ctx, receiver, o, scenario, want, how)
     _evidence(ctx, receiver, o)
     again = [d for d in _all(receiver, o) if _key(d) == _key(first)][1:]
     ctx.expect(bool(again), f"order {o.orderid}: {_show([_key(first)])} failed ({first.answer}) and was not sent "

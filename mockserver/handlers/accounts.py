@@ -178,14 +178,19 @@ def count_deposit_records(mock: Mock, call: Call) -> dict:
     return {"item": _paging(size, len(transactions(mock, call, "deposit", start, end)))}
 
 
-@handles("QueryYFKJYRec.aspx")
-def deposit_records(mock: Mock, call: Call) -> dict:
+def _records(mock: Mock, call: Call, account: str, record: Callable[[Call, Any], dict]) -> dict:
+    """One page of an account's transaction records (QueryYFKJYRec / QueryFKJYRec)."""
     index = _page_index(call, "no_records")
     start, end = _bounds(call, "call_failed")
-    if not holds_account(call, "deposit"):
-        raise BusinessError("no_records", "no deposit account")
-    rows = _slice(transactions(mock, call, "deposit", start, end), index, mock.world.supplier.page_size, "no_records")
-    return {"Items": {"Item": [deposit_record(call, r) for r in rows]}}
+    if not holds_account(call, account):
+        raise BusinessError("no_records", f"no {account} account")
+    rows = _slice(transactions(mock, call, account, start, end), index, mock.world.supplier.page_size, "no_records")
+    return {"Items": {"Item": [record(call, r) for r in rows]}}
+
+
+@handles("QueryYFKJYRec.aspx")
+def deposit_records(mock: Mock, call: Call) -> dict:
+    return _records(mock, call, "deposit", deposit_record)
 
 
 def _six_months_after(start: datetime) -> datetime:
@@ -211,12 +216,7 @@ def count_rebate_records(mock: Mock, call: Call) -> dict:
 
 @handles("QueryFKJYRec.aspx")
 def rebate_records(mock: Mock, call: Call) -> dict:
-    index = _page_index(call, "no_records")
-    start, end = _bounds(call, "call_failed")
-    if not holds_account(call, "rebate"):
-        raise BusinessError("no_records", "no rebate account")
-    rows = _slice(transactions(mock, call, "rebate", start, end), index, mock.world.supplier.page_size, "no_records")
-    return {"Items": {"Item": [rebate_record(call, r) for r in rows]}}
+    return _records(mock, call, "rebate", rebate_record)
 
 
 # ------------------------------------------------------------------ deal records (4.2.35, 4.2.36)
