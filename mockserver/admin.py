@@ -17,8 +17,6 @@ from .context import Mock
 from .faults import BY_NAME as FAULTS
 from .server import seed
 
-CALLBACK_TIMEOUT = 5.0
-
 
 def _rows(mock: Mock, sql: str, args: tuple = ()) -> list[dict[str, Any]]:
     with mock.store.reading() as db:
@@ -79,7 +77,7 @@ def admin_routes(mock: Mock, token: str) -> list[Route]:
         return JSONResponse(queue)
 
     async def flush(request: Request) -> Response:
-        async with httpx.AsyncClient(timeout=CALLBACK_TIMEOUT) as client:
+        async with httpx.AsyncClient(timeout=mock.spec.callback_policy.timeout_seconds) as client:
             made = await outbox.drain(mock, client)
         return JSONResponse({"attempts": [a.__dict__ for a in made]})
 

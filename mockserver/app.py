@@ -20,7 +20,7 @@ from spec.errors import ParamError, YbxError
 from spec.model import Page
 
 from . import outbox, responses, sweeper
-from .admin import CALLBACK_TIMEOUT, admin_routes
+from .admin import admin_routes
 from .context import Mock, Reply
 from .handlers import load_all
 from .instant_pay import notify_routes
@@ -112,7 +112,7 @@ def _lifespan(mock: Mock):
         stop = asyncio.Event()
 
         async def loop() -> None:
-            async with httpx.AsyncClient(timeout=CALLBACK_TIMEOUT) as client:
+            async with httpx.AsyncClient(timeout=mock.spec.callback_policy.timeout_seconds) as client:
                 while not stop.is_set():
                     try:
                         await run_in_threadpool(sweeper.sweep, mock)

@@ -14,8 +14,9 @@ from typing import Any
 
 import httpx
 
-from spec import crypto, wire
-from spec.signing import request_sign, verify_response_sign
+from spec import wire
+from spec.protocol import Credentials, callback_url, encode_request
+from spec.signing import verify_response_sign
 
 from . import machine
 from .context import Mock
@@ -43,15 +44,9 @@ def _request(mock: Mock, row: Any) -> tuple[str, list[tuple[str, str]]] | None:
     if agent is None or seed is None or not agent.responseaddr:
         return None
     page = mock.spec.page(row["page"])
-    pairs: list[tuple[str, str]] = [(page.param("user").name if page.param("user") else "user", seed.user)]
-    if page.param("password"):
-        pairs.append((page.param("password").name, crypto.password_field(seed.password, seed.key, mock.profile.cipher)))
-    for name, value in json.loads(row["params"]).items():
-        param = page.param(name)
-        pairs.append((param.name if param else name, str(value)))
-    pairs.append(("sign", request_sign(pairs, seed.key, mock.profile.sign)))
-    path = mock.profile.callbacks.path.replace("{responseaddr}", agent.responseaddr.rstrip("/")).replace("{page}", page.page)
-    return path, pairs
+    values = {(page.param(k).name if page.param(k) else k): str(v) for k, v in json.loads(row["params"]).items()}
+    pairs = encode_request(page, values, Credentials(seed.user, seed.password, seed.key), mock.profile)
+    return callback_url(mock.profile, agent.responseaddr, page), pairs
 
 
 def _choose(mock: Mock, rows: list[Any]) -> list[Any]:

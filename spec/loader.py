@@ -489,7 +489,7 @@ def build(raw: RawSpec) -> m.Spec:
                 m.CallbackRule(r["page"], _t(r["fires_on"]), _s(r.get("requires")), r["clause"], _s(r.get("note_en")))
                 for r in cbs["rules"]
             ),
-            clause=cbs["clause"],
+            clause=cbs["clause"], timeout_seconds=float(cbs["timeout_seconds"]),
         ),
         gaps=gaps,
         profiles=tuple(_profile(d) for d in raw.profiles.values()),

@@ -289,6 +289,7 @@ class CallbackPolicy:
     success: str
     rules: tuple[CallbackRule, ...]
     clause: str
+    timeout_seconds: float  # the supplier's wait for one answer (gap callback-timeout)
 
 
 @dataclass(frozen=True)

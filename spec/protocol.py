@@ -57,6 +57,13 @@ def encode_request(page: Page, values: Mapping[str, str], creds: Credentials, pr
     return pairs
 
 
+def callback_url(profile: Profile, responseaddr: str, page: Page) -> str:
+    """Where a callback page is called (rule f): the profile's path under the agent's responseaddr.
+
+    The parameters are `encode_request(page, values, agent credentials, profile)`, as for a request."""
+    return profile.callbacks.path.replace("{responseaddr}", responseaddr.rstrip("/")).replace("{page}", page.page)
+
+
 def lookup(params: Iterable[tuple[str, str]], name: str, case_insensitive: bool = True) -> str | None:
     """The first value of `name` among the wire parameters."""
     for k, v in params:
