@@ -12,6 +12,7 @@ import httpx
 from spec.loader import SpecInvalid, load_spec
 from spec.protocol import Credentials
 
+from .certify import add_commands as add_certify_commands
 from .drivers import DriverError, make_driver
 from .registry import CATEGORIES, all_checks
 from .runner import RunConfig, load_expected_failures, print_progress, run, write_results
@@ -92,7 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     rep = sub.add_parser("report", help="re-render DIR/index.html from DIR/results.json")
     rep.add_argument("dir", type=Path)
     rep.add_argument("--junit", type=Path, default=None)
+    add_certify_commands(sub)
     args = parser.parse_args(argv)
+    if hasattr(args, "handler"):
+        return int(args.handler(args))
     return _run(args) if args.cmd == "run" else _report(args)
 
 

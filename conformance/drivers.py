@@ -54,6 +54,13 @@ class AdminDriver(Driver):
             raise DriverError(f"admin {path}: HTTP {r.status_code} {r.text[:200]}")
         return r.json()
 
+    def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        """GET an admin resource (`/journal`, `/callbacks`, `/orders/{id}`, ...) as JSON."""
+        r = self._client.get(self.base + path, params=dict(params or {}))
+        if r.status_code != 200:
+            raise DriverError(f"admin {path}: HTTP {r.status_code} {r.text[:200]}")
+        return r.json()
+
     def now(self) -> datetime:
         r = self._client.get(self.base + "/clock")
         if r.status_code != 200:
