@@ -12,6 +12,7 @@ import httpx
 from spec.loader import SpecInvalid, load_spec
 from spec.protocol import Credentials
 
+from . import callback_pages
 from .certify import add_commands as add_certify_commands
 from .drivers import DriverError, make_driver
 from .registry import CATEGORIES, all_checks
@@ -94,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("dir", type=Path)
     rep.add_argument("--junit", type=Path, default=None)
     add_certify_commands(sub)
+    callback_pages.add_parser(sub)
     args = parser.parse_args(argv)
     if hasattr(args, "handler"):
         return int(args.handler(args))
