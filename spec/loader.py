@@ -13,12 +13,13 @@ import json
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import jsonschema
 import yaml
 from referencing import Registry, Resource
 
+from . import hawk
 from . import model as m
 
 # libyaml's loader is ten times faster where PyYAML was built with it.
@@ -293,12 +294,35 @@ def _xref_problems(raw: RawSpec) -> list[Problem]:
             add(rel, "gaps", f"gap id {g['id']!r} also used in {gap_ids[g['id']]}")
         gap_ids[g["id"]] = rel
 
+    for rel, d in raw.profiles.items():
+        try:
+            hawk.parse_recipe(d["rest_auth"]["key_recipe"])
+        except ValueError as exc:
+            add(rel, "rest_auth.key_recipe", str(exc))
+    for rel, d in raw.pages.items():
+        _rest_problems(rel, d, add)
     profile_names = [d.get("name") for d in raw.profiles.values()]
     if "default" not in profile_names:
         add("profiles", "", "no profile named 'default'")
     if len(set(profile_names)) != len(profile_names):
         add("profiles", "", "two profiles share a name")
     return problems
+
+
+def _rest_problems(rel: str, data: dict, add: Callable[[str, str, str], None]) -> None:
+    """A REST block names its page's own collection elements, and each error key once."""
+    rest = data.get("rest")
+    if not rest:
+        return
+    collections = {e["name"] for e in data["response"] if e.get("children")}
+    for i, name in enumerate(rest.get("empty_collections", [])):
+        if name not in collections:
+            add(rel, f"rest.empty_collections[{i}]", f"{name!r} is not a collection element of the response")
+    keys: set[str] = set()
+    for i, e in enumerate(rest.get("errors", [])):
+        if e["key"] in keys:
+            add(rel, f"rest.errors[{i}].key", f"error key {e['key']!r} appears twice")
+        keys.add(e["key"])
 
 
 def _problems(raw: RawSpec, read_problems: list[Problem]) -> list[Problem]:
@@ -362,10 +386,24 @@ def _page(rel: str, d: dict) -> m.Page:
         behaviour=m.Behaviour(_t(beh.get("reads")), _t(beh.get("writes")), _t(beh.get("events")),
                               _t(beh.get("callbacks")), beh["fees"], _t(beh.get("accounts")), _s(beh.get("notes_en"))),
         gaps=tuple(_gap(g, rel) for g in d.get("gaps", ())),
-        rest=m.RestInfo(rest["path"], _t(rest["media_types"]), rest["xml_root"], rest["xml_namespace"],
-                        {k: v for k, v in rest.items() if k not in ("path", "media_types", "xml_root", "xml_namespace")})
-        if rest else None,
+        rest=_rest(rest) if rest else None,
         file=rel,
+    )
+
+
+_REST_TYPED = ("path", "media_types", "xml_root", "xml_namespace", "xml_instance_namespace", "error_root",
+               "empty_collections", "errors", "customer_types")
+
+
+def _rest(d: dict) -> m.RestInfo:
+    return m.RestInfo(
+        d["path"], _t(d["media_types"]), d["xml_root"], d["xml_namespace"],
+        {k: v for k, v in d.items() if k not in _REST_TYPED},
+        xml_instance_namespace=d.get("xml_instance_namespace", ""), error_root=d.get("error_root", "Error"),
+        empty_collections=_t(d.get("empty_collections")),
+        errors=tuple(m.RestError(e["key"], int(e["status"]), e["message"], e.get("detail"), e["clause"],
+                                 " ".join(_s(e.get("note_en")).split())) for e in d.get("errors", ())),
+        customer_types=tuple(m.CodeName(str(c["code"]), c["name_zh"]) for c in d.get("customer_types", ())),
     )
 
 
@@ -396,7 +434,8 @@ def _profile(d: dict) -> m.Profile:
                                    fb["zero_count_match"], fb["select"], fb["per"], fb["rounding"],
                                    fb["cap_at_price"], _rule(fb)),
         rest_auth=m.RestAuthProfile(ra["scheme"], ra["algorithm"], ra["id_from"], ra["key_recipe"],
-                                    ra["unauthorized_status"], _rule(ra)),
+                                    ra["unauthorized_status"], _rule(ra), int(ra["skew_seconds"]),
+                                    ra["unauthorized_message"]),
         error_fallbacks={k: _t(v) for k, v in d.get("error_fallbacks", {}).items()},
     )
 

@@ -116,12 +116,41 @@ class OldEdition:
 
 
 @dataclass(frozen=True)
+class RestError:
+    """How a REST page answers one failure: HTTP status and an ASP.NET-style `Message` body."""
+
+    key: str
+    status: int
+    message: str  # may hold {uri}, {method}, {param}, {value}
+    detail: str | None  # MessageDetail, when ASP.NET gives one
+    clause: str
+    note_en: str
+
+
+@dataclass(frozen=True)
+class CodeName:
+    code: str
+    name_zh: str
+
+
+@dataclass(frozen=True)
 class RestInfo:
     path: str
     media_types: tuple[str, ...]
     xml_root: str
     xml_namespace: str
     extra: dict[str, Any] = field(hash=False, compare=False, default_factory=dict)
+    xml_instance_namespace: str = ""  # xmlns:i, for i:nil="true"
+    error_root: str = "Error"  # XML root of an error body
+    empty_collections: tuple[str, ...] = ()  # collection elements this page always answers empty
+    errors: tuple[RestError, ...] = ()
+    customer_types: tuple[CodeName, ...] = ()  # names of customertypecode values (2.4)
+
+    def error(self, key: str) -> RestError:
+        for e in self.errors:
+            if e.key == key:
+                return e
+        raise KeyError(f"the REST page lists no error {key!r}")
 
 
 @dataclass(frozen=True)
@@ -416,9 +445,11 @@ class RestAuthProfile:
     scheme: str  # hawk | none
     algorithm: str
     id_from: str
-    key_recipe: str
+    key_recipe: str  # an expression read by spec.hawk.parse_recipe
     unauthorized_status: int
     rule: Rule
+    skew_seconds: int = 60
+    unauthorized_message: str = ""
 
 
 @dataclass(frozen=True)
