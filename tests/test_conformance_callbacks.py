@@ -93,7 +93,16 @@ def test_each_callback_fault_fails_its_checks(spec, profile, checks, fault):
 # ---------------------------------------------------------------- test-local faults
 
 def _bad_sign(monkeypatch, profile) -> None:
-    monkeypatch.setattr(outbox, "request_sign", lambda params, key, recipe: "0" * 32)
+    original = outbox._request  # the outbox signs through spec.protocol.encode_request, shared with the suite
+
+    def forged(mock, row):
+        found = original(mock, row)
+        if found is None:
+            return None
+        url, pairs = found
+        return url, [(k, "0" * 32 if k == "sign" else v) for k, v in pairs]
+
+    monkeypatch.setattr(outbox, "_request", forged)
 
 
 def _missing_param(monkeypatch, profile) -> None:
