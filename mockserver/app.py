@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from spec.errors import ParamError, YbxError
 from spec.model import Page
@@ -70,9 +70,10 @@ def handle(mock: Mock, page: Page, method: str, raw: list[tuple[str, str]], base
 
 
 def create_app(mock: Mock, *, admin_token: str = "demo-admin", background: bool = False,
-               extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
-    """The mock's ASGI app: admin API, the payment platform's pages, extra routes, then the interface pages.
-    With `background`, the clock sweeper and callback delivery run every half second."""
+               extra_routes: Sequence[BaseRoute] = (), theater: Mock | None = None) -> Starlette:
+    """The mock's ASGI app: admin API, the payment platform's pages, extra routes, the `theater`
+    supplier's own app under /theater/, then the interface pages.
+    With `background`, the clock sweeper and callback delivery run every half second (for both suppliers)."""
     pages = {p.page.lower(): p for p in mock.spec.request_pages}
 
     async def endpoint(request: Request) -> Response:
@@ -98,27 +99,29 @@ def create_app(mock: Mock, *, admin_token: str = "demo-admin", background: bool 
         return await run_in_threadpool(handle, mock, page, request.method, raw, str(request.base_url).rstrip("/"))
 
     # IIS matches paths case-insensitively, so /post/ and /POST/ are one folder (3.4).
-    routes = [*admin_routes(mock, admin_token), *notify_routes(mock), *extra_routes,
+    mounted = [Mount("/theater", app=create_app(theater, admin_token=admin_token))] if theater else []
+    routes = [*admin_routes(mock, admin_token), *notify_routes(mock), *extra_routes, *mounted,
               Route("/{prefix}/{page}", endpoint, methods=["GET", "POST"]),
               Route("/{page}", endpoint, methods=["GET", "POST"])]
-    app = Starlette(routes=routes, lifespan=_lifespan(mock) if background else None)
+    app = Starlette(routes=routes, lifespan=_lifespan(mock, *([theater] if theater else [])) if background else None)
     app.state.mock = mock
     return app
 
 
-def _lifespan(mock: Mock):
+def _lifespan(*mocks: Mock):
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         stop = asyncio.Event()
 
         async def loop() -> None:
-            async with httpx.AsyncClient(timeout=mock.spec.callback_policy.timeout_seconds) as client:
+            async with httpx.AsyncClient(timeout=mocks[0].spec.callback_policy.timeout_seconds) as client:
                 while not stop.is_set():
-                    try:
-                        await run_in_threadpool(sweeper.sweep, mock)
-                        await outbox.deliver_due(mock, client)
-                    except Exception:  # keep serving; the next round retries
-                        log.exception("background round failed")
+                    for mock in mocks:
+                        try:
+                            await run_in_threadpool(sweeper.sweep, mock)
+                            await outbox.deliver_due(mock, client)
+                        except Exception:  # keep serving; the next round retries
+                            log.exception("background round failed")
                     with contextlib.suppress(asyncio.TimeoutError):
                         await asyncio.wait_for(stop.wait(), 0.5)
 

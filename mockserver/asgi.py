@@ -9,13 +9,15 @@ from pathlib import Path
 from starlette.applications import Starlette
 
 from .app import create_app
-from .server import Settings, build_mock
+from .server import DEFAULT_THEATER_WORLD, Settings, build_mock, build_theater_mock
 
 
 def app() -> Starlette:
     raw = json.loads(os.environ.get("YBX_MOCK_SETTINGS", "{}"))
     settings = Settings(db=raw.get("db", "ybx-mock.db"), world=Path(raw["world"]) if raw.get("world") else None,
                         profile=raw.get("profile", "default"), faults=tuple(raw.get("faults", ())),
-                        admin_token=raw.get("admin_token", "demo-admin"))
+                        admin_token=raw.get("admin_token", "demo-admin"),
+                        theater_world=Path(t) if (t := raw.get("theater_world", str(DEFAULT_THEATER_WORLD))) else None)
     mock = build_mock(settings)
-    return create_app(mock, admin_token=settings.admin_token, background=True)
+    return create_app(mock, admin_token=settings.admin_token, background=True,
+                      theater=build_theater_mock(settings, mock))

@@ -16,16 +16,22 @@ DEFAULT_PORT = 8765
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from .server import DEFAULT_THEATER_WORLD, theater_db
     from .world import load_world
 
+    theater_world = None if args.no_theater else (args.theater_world or DEFAULT_THEATER_WORLD)
     try:
         fault_registry.validate(args.fault)
         world = load_world(args.world)
+        theater = load_world(theater_world) if theater_world else None
+        if theater is not None and theater.supplier.mode != "theater":
+            raise ValueError(f"{theater_world}: the theater world must have supplier.mode theater")
     except (fault_registry.UnknownFault, ValueError) as exc:
         print(f"ybx-mock: {exc}", file=sys.stderr)
         return 2
     settings = {"db": args.db, "world": str(args.world) if args.world else None, "faults": args.fault,
-                "admin_token": args.admin_token, "profile": args.profile}
+                "admin_token": args.admin_token, "profile": args.profile,
+                "theater_world": str(theater_world) if theater_world else None}
     os.environ["YBX_MOCK_SETTINGS"] = json.dumps(settings)
     base = f"http://{args.host}:{args.port}"
     demo = world.agents[0]
@@ -35,6 +41,10 @@ def _serve(args: argparse.Namespace) -> int:
           flush=True)
     print(f"  admin API:  {base}/_admin/  (header X-Admin-Token: {args.admin_token})", flush=True)
     print(f"  database:   {args.db}   faults: {', '.join(args.fault) or 'none'}", flush=True)
+    if theater is not None:
+        print(f"  theater supplier ({theater.supplier.providername}): GET {base}/theater/{{Page}}.aspx    "
+              f"POST {base}/theater/POST/{{Page}}.aspx    admin {base}/theater/_admin/    "
+              f"database {theater_db(args.db)}", flush=True)
     uvicorn.run("mockserver.asgi:app", factory=True, host=args.host, port=args.port, workers=args.workers,
                 log_level=args.log_level, access_log=False)
     return 0
@@ -84,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=DEFAULT_PORT)
     serve.add_argument("--db", default="ybx-mock.db", help="SQLite file (default ./ybx-mock.db; ':memory:' for a throwaway run)")
     serve.add_argument("--world", type=Path, default=None, help="world YAML (default: the shipped scenic world)")
+    serve.add_argument("--theater-world", type=Path, default=None, metavar="FILE",
+                       help="theater world YAML served under /theater/ (default: the shipped theater world)")
+    serve.add_argument("--no-theater", action="store_true", help="serve no theater supplier")
     serve.add_argument("--admin-token", default="demo-admin")
     serve.add_argument("--fault", action="append", default=[], metavar="NAME", help="break one rule (see `ybx-mock faults`)")
     serve.add_argument("--workers", type=int, default=1)

@@ -14,6 +14,7 @@ from spec.errors import StateError
 from spec.fees import quote, scenic_reference
 from spec.model import Page, Transition
 
+from . import seats
 from .context import Mock
 from .store import Store, money
 
@@ -67,6 +68,7 @@ def fire(mock: Mock, db: sqlite3.Connection, order: sqlite3.Row, event: str, *, 
         fields["prev_status"] = status
     sets = ", ".join(f"{k}=?" for k in fields)
     db.execute(f"UPDATE orders SET {sets} WHERE orderid=?", (*fields.values(), order["orderid"]))  # noqa: S608
+    seats.follow(mock, db, order["orderid"])  # seat holds follow the order (theater suppliers)
     enqueue(mock, db, order, transition, now)
     return transition
 
@@ -104,8 +106,13 @@ def fee_per_ticket(mock: Mock, product_id: str, price: Decimal, order: sqlite3.R
     product = mock.world.product(product_id)
     if product is None or not mock.world.supplier.feemode:
         return Decimal("0.00")
-    reference = scenic_reference(effect_date(order), mock.profile.fee_bands)
-    return quote(product.feeitems, money(price), reference, at, mock.profile.fee_bands).per_ticket
+    return quote(product.feeitems, money(price), fee_reference(mock, order), at, mock.profile.fee_bands).per_ticket
+
+
+def fee_reference(mock: Mock, order: sqlite3.Row) -> datetime:
+    """R of rule (h): the scene start of a theater order (fee_bands.theater_reference), else the
+    scenic reference of its effect date."""
+    return seats.scene_start(mock, order["orderid"]) or scenic_reference(effect_date(order), mock.profile.fee_bands)
 
 
 def order_fee(mock: Mock, db: sqlite3.Connection, order: sqlite3.Row, at: datetime,

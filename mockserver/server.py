@@ -15,7 +15,9 @@ from . import faults as fault_registry
 from .context import Mock
 from .handlers import load_all
 from .store import Store
-from .world import World, load_world
+from .world import WORLDS_DIR, World, WorldError, load_world
+
+DEFAULT_THEATER_WORLD = WORLDS_DIR / "theater.yaml"
 
 
 class StoreClock:
@@ -61,6 +63,7 @@ class Settings:
     profile: str = "default"
     faults: tuple[str, ...] = ()
     admin_token: str = "demo-admin"
+    theater_world: Path | None = DEFAULT_THEATER_WORLD  # None: no theater supplier under /theater/
 
 
 def seed(store: Store, world: World) -> None:
@@ -80,3 +83,25 @@ def build_mock(settings: Settings, spec: Spec | None = None, clock: Clock | None
         clock = StoreClock(store)
     profile = fault_registry.apply_to_profile(spec.profile(settings.profile), active)
     return Mock(spec=spec, profile=profile, world=world, store=store, clock=clock, faults=active)
+
+def theater_db(db: str) -> str:
+    """The theater supplier's database beside the scenic one: ybx-mock.db -> ybx-mock.theater.db."""
+    if db == ":memory:":
+        return db
+    path = Path(db)
+    return str(path.with_name(f"{path.stem}.theater{path.suffix}"))
+
+
+def build_theater_mock(settings: Settings, scenic: Mock) -> Mock | None:
+    """The theater supplier served beside `scenic`: its own world and database, the same spec,
+    profile, faults and clock (moving the scenic clock moves both)."""
+    if settings.theater_world is None:
+        return None
+    world = load_world(settings.theater_world)
+    if world.supplier.mode != "theater":
+        raise WorldError(f"{settings.theater_world}: the theater world must have supplier.mode theater")
+    store = Store(theater_db(settings.db))
+    if not store.is_seeded():
+        seed(store, world)
+    return Mock(spec=scenic.spec, profile=scenic.profile, world=world, store=store, clock=scenic.clock,
+                faults=scenic.faults)

@@ -12,6 +12,8 @@ import yaml
 
 from spec.model import FeeItem
 
+from .stage import Stage, load_stage
+
 WORLDS_DIR = Path(__file__).parent / "worlds"
 DEFAULT_WORLD = WORLDS_DIR / "scenic.yaml"
 
@@ -110,6 +112,7 @@ class World:
     pay_channels: tuple[PayChannel, ...]
     agents: tuple[AgentSeed, ...]
     source: str = field(default="", compare=False)
+    stage: Stage | None = None  # theaters, scenes and seats of a theater-mode supplier
 
     def product(self, product_id: str) -> Product | None:
         return next((p for p in self.products if p.id == product_id), None)
@@ -168,7 +171,7 @@ def _build(data: dict[str, Any], source: str) -> World:
             for t in data.get("time_segments", ())
         ),
         pay_channels=tuple(PayChannel(str(c["id"]), c["name"]) for c in data.get("pay_channels", ())),
-        agents=agents, source=source,
+        agents=agents, source=source, stage=load_stage(data, (p.id for p in products)),
     )
     _validate(world)
     return world

@@ -24,6 +24,6 @@ def handles(*pages: str) -> Callable[[Handler], Handler]:
 
 def load_all() -> dict[str, Handler]:
     """Import every handler module so that it registers its pages."""
-    from . import accounts, catalog, instant, orders, payments, tickets  # noqa: F401
+    from . import accounts, catalog, instant, orders, payments, theater, tickets  # noqa: F401
 
     return HANDLERS

@@ -11,7 +11,7 @@ from typing import Any
 from spec.errors import BusinessError, ParamError
 from spec.model import Element
 
-from .. import booking, ledger, machine
+from .. import booking, ledger, machine, seats
 from ..context import Call, Mock
 from ..store import money
 from . import handles
@@ -23,7 +23,11 @@ def order_item(mock: Mock, db: sqlite3.Connection, order: sqlite3.Row, agent_nam
     per page by `fit`)."""
     rows = machine.items(db, order["orderid"])
     deadline = order["pay_deadline"]
-    minutes = mock.world.supplier.paytimeout_minutes if deadline else 0
+    # minutes from booking to the deadline: paytimeout, or a theater's shorter seat limit (-2008)
+    minutes = 0
+    if deadline:
+        span = machine.parse_stamp(deadline, mock) - machine.parse_stamp(order["created_at"], mock)
+        minutes = int(span.total_seconds()) // 60
     status = mock.spec.order_status(order["status"])
     return {
         "orderid": order["orderid"], "ordertime": order["created_at"], "customertype": agent_type,
@@ -39,7 +43,8 @@ def order_item(mock: Mock, db: sqlite3.Connection, order: sqlite3.Row, agent_nam
             {"productid": r["productid"], "productname": r["productname"], "num": r["num"], "unit": "张",
              "price": r["price"], "productstatus": "1", "timeindex": order["timespanindex"] or "",
              "timeindexdesc": _segment_desc(mock, order), "serverstationid": order["service_code"],
-             "serverstationname": _service_name(mock, order["service_code"]), "seatlistdesc": "",
+             "serverstationname": _service_name(mock, order["service_code"]),
+             "seatlistdesc": seats.describe(mock, db, order["orderid"], r["seq"]),
              "dealnum": r["dealnum"], "dealamount": r["dealamount"], "fees": r["fees"], "returncount": 0,
              "returnfees": "0.00", "returntotal": "0.00", "returnpaychanneldesc": ""}
             for r in rows

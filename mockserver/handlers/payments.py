@@ -9,6 +9,7 @@ import secrets
 import sqlite3
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import Callable
 
 from spec.errors import BusinessError, ParamError, StateError
 
@@ -329,14 +330,16 @@ def use_account_to_pay_by_fk_with_pwd(mock: Mock, call: Call) -> dict:
 # ------------------------------------------------------------------ one-step pages
 
 
-def _book_and_pay(mock: Mock, call: Call, account: Account, request: booking.Booking, activate: bool) -> sqlite3.Row:
-    """Book and authorise atomically; a repeated XCDDH/senderid returns its order, paying it only
-    if it is still unpaid (gaps orderandpaywithydj-duplicate-xcddh, orderandpaywithfk-duplicate-senderid)."""
+def book_and_pay(mock: Mock, call: Call, account: Account, request: booking.Booking, activate: bool,
+                 book: Callable[..., tuple[sqlite3.Row, bool]] = booking.book) -> sqlite3.Row:
+    """Book (with `book`, e.g. a theater booking taking seats) and authorise atomically; a repeated
+    XCDDH/senderid returns its order, paying it only if it is still unpaid (gaps
+    orderandpaywithydj-duplicate-xcddh, orderandpaywithfk-duplicate-senderid)."""
     check_tickettype(call)
     check_permission(mock, call, account)
     with mock.store.transaction() as db:
         check_pay_password(mock, db, call, account, call.get("SmsCode"))
-        order, _ = booking.book(mock, db, call, request)
+        order, _ = book(mock, db, call, request)
         if not payable(mock, order, account):
             return order
         check_amount(mock, call, account, order)
@@ -351,7 +354,7 @@ def order_and_pay_with_ydj(mock: Mock, call: Call) -> dict:
         need_invoice=call.get("NeedInvoice") or "0", invoice_title=call.get("InvoiceTitle"),
         service_code=call.get("ServiceCode"), timespanindex=call.get("timespanindex"),
     )
-    order = _book_and_pay(mock, call, DEPOSIT, request, wants_activation(mock, call))
+    order = book_and_pay(mock, call, DEPOSIT, request, wants_activation(mock, call))
     return {"Item": {"Order_id": order["orderid"], "XCDDH": order["senderid"], "status": order["status"]}}
 
 
@@ -362,7 +365,7 @@ def order_and_pay_with_fk(mock: Mock, call: Call) -> dict:
         effect_date=call.get("sxrq"), senderid=call.get("senderid"), memo=call.get("memo"), idcount=call.get("idcount"),
     )
     # V4.0 activates every rebate payment at once with the default gate mode (gap orderandpaywithfk-no-gate-mode).
-    order = _book_and_pay(mock, call, REBATE, request, True)
+    order = book_and_pay(mock, call, REBATE, request, True)
     return {"Item": {"order_id": order["orderid"], "senderid": order["senderid"], "status": order["status"]}}
 
 
