@@ -384,8 +384,8 @@ def _answer_time(probe: Probe) -> None:
     ex = probe.correct("a correct callback, timed")
     took = ex.elapsed_ms / 1000
     if ex.status is None:
-        raise Failed(f"{probe.page.page}: no answer within {probe.config.transport_timeout:g} s ({ex.error}); the "
-                     f"supplier gives up after {limit:g} s and counts a failed delivery")
+        raise Failed(f"{probe.page.page}: no answer ({ex.error}; waited up to {probe.config.transport_timeout:g} s); "
+                     f"the supplier gives up after {limit:g} s and counts a failed delivery")
     if took >= limit:
         raise Failed(f"{probe.page.page}: answered in {took:.2f} s, the supplier waits {limit:g} s and counts a "
                      f"failed delivery")
