@@ -4,9 +4,11 @@ fees in hours before the scene start, and the THEATER_MODE refusals both ways.""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Mapping
 
 import pytest
@@ -114,10 +116,7 @@ def test_theaters_and_scenes_on_sale(stage):
 
 
 def test_no_theaters_defined(spec, tmp_path):
-    text = (build_theater_mock.__globals__["DEFAULT_THEATER_WORLD"]).read_text(encoding="utf-8")
-    cut = text.index("  theaters:")
-    world = tmp_path / "empty.yaml"
-    world.write_text(text[:cut] + "  theaters: []\n" + text[text.index("agents:"):], encoding="utf-8")
+    world = _world(tmp_path, lambda d: d["stage"].update(theaters=[]))
     scenic = make_mock(spec)
     stage = Stage(scenic, theater := build_theater_mock(Settings(db=":memory:", theater_world=world), scenic),
                   TestClient(create_app(scenic, theater=theater)))
@@ -478,3 +477,47 @@ def test_shared_clock_admin_and_databases(stage, spec, tmp_path):
     assert theater.store.path == str(tmp_path / "m.theater.db") and theater.clock is scenic.clock
     bare = TestClient(create_app(scenic))
     assert bare.get("/theater/QueryTheaterList.aspx").status_code == 404
+
+
+def test_post_pages_under_theater(stage):
+    p = stage.mock.spec.page("QueryTheaterList.aspx")
+    pairs = encode_request(p, {}, DEMO, stage.mock.spec.profile())
+    r = stage.client.post(f"/theater/POST/{p.page}", data=dict(pairs))
+    env = wire.parse(r.content, stage.mock.spec.profile().response)
+    assert (r.status_code, env.retcode) == (200, "0") and items(env, "item")
+    assert stage.client.get(f"/theater/POST/{p.page}", params=pairs).status_code == 405
+
+
+def _world(tmp_path, edit) -> Path:
+    import yaml
+
+    from mockserver.server import DEFAULT_THEATER_WORLD
+
+    data = yaml.safe_load(DEFAULT_THEATER_WORLD.read_text(encoding="utf-8"))
+    edit(data)
+    path = tmp_path / "w.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def _t01(data: dict) -> dict:
+    return data["stage"]["theaters"][0]
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: d.pop("stage"), "needs a stage section"),
+    (lambda d: d["supplier"].update(mode="scenic"), "only a theater-mode world"),
+    (lambda d: _t01(d)["areas"][0].update(product="P404"), "unknown product 'P404'"),
+    (lambda d: _t01(d)["areas"][0].update(rows=[8, 0]), "rows must list positive seat counts"),
+    (lambda d: _t01(d)["seat_states"].update(X=["A1-1-1"]), "seat state 'X'"),
+    (lambda d: _t01(d)["seat_states"].update(R=["A1-9-9"]), "unknown seats in seat_states: ['A1-9-9']"),
+    (lambda d: _t01(d)["scenes"][0].update(start=1170), "1170 is not HH:MM"),  # unquoted 19:30 in YAML 1.1
+    (lambda d: _t01(d)["scenes"][0].update(weekdays=[0]), "weekdays must be ISO weekdays"),
+    (lambda d: d["stage"]["theaters"][1]["areas"][0].update(id="A1"), "duplicate ids: ['area A1']"),
+    (lambda d: d["stage"].update(seat_pay_minutes=0), "seat_pay_minutes must be positive"),
+])
+def test_broken_theater_worlds_are_refused(tmp_path, edit, message):
+    from mockserver.world import WorldError, load_world
+
+    with pytest.raises(WorldError, match=re.escape(message)):
+        load_world(_world(tmp_path, edit))
