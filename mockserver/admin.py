@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import events, outbox, sweeper
+from . import events, journal, outbox, sweeper
 from .context import Mock
 from .faults import BY_NAME as FAULTS
 from .server import seed
@@ -117,5 +117,6 @@ def admin_routes(mock: Mock, token: str) -> list[Route]:
         ("/_admin/reset", reset, ["POST"]), ("/_admin/orders/{orderid}", order, ["GET"]),
         ("/_admin/agents", agents, ["GET"]), ("/_admin/transactions", transactions, ["GET"]),
         ("/_admin/events", list_events, ["GET"]), ("/_admin/events/{name}", run_event, ["POST"]),
+        ("/_admin/journal", lambda request: journal.admin(mock, request), ["GET", "DELETE"]),
     ]
     return [Route(path, guarded(fn), methods=methods) for path, fn, methods in table]

@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from spec.errors import ParamError, YbxError
 from spec.model import Page
 
-from . import outbox, responses, sweeper
+from . import journal, outbox, responses, sweeper
 from .admin import admin_routes
 from .context import Mock, Reply
 from .handlers import load_all
@@ -70,7 +70,7 @@ def handle(mock: Mock, page: Page, method: str, raw: list[tuple[str, str]], base
 
 
 def create_app(mock: Mock, *, admin_token: str = "demo-admin", background: bool = False,
-               extra_routes: Sequence[BaseRoute] = (), theater: Mock | None = None) -> Starlette:
+               extra_routes: Sequence[BaseRoute] = (), theater: Mock | None = None, certify: bool = False) -> Starlette:
     """The mock's ASGI app: admin API, the payment platform's pages, extra routes, the `theater`
     supplier's own app under /theater/, then the interface pages.
     With `background`, the clock sweeper and callback delivery run every half second (for both suppliers)."""
@@ -98,8 +98,10 @@ def create_app(mock: Mock, *, admin_token: str = "demo-admin", background: bool 
             return responses.error(mock, page, exc, None)
         return await run_in_threadpool(handle, mock, page, request.method, raw, str(request.base_url).rstrip("/"))
 
+    if certify:  # --certify: every interface request is judged and journalled after it is answered
+        endpoint = journal.recording(mock, endpoint)
     # IIS matches paths case-insensitively, so /post/ and /POST/ are one folder (3.4).
-    mounted = [Mount("/theater", app=create_app(theater, admin_token=admin_token))] if theater else []
+    mounted = [Mount("/theater", app=create_app(theater, admin_token=admin_token, certify=certify))] if theater else []
     routes = [*admin_routes(mock, admin_token), *notify_routes(mock), *extra_routes, *mounted,
               Route("/{prefix}/{page}", endpoint, methods=["GET", "POST"]),
               Route("/{page}", endpoint, methods=["GET", "POST"])]

@@ -31,7 +31,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     settings = {"db": args.db, "world": str(args.world) if args.world else None, "faults": args.fault,
                 "admin_token": args.admin_token, "profile": args.profile,
-                "theater_world": str(theater_world) if theater_world else None}
+                "theater_world": str(theater_world) if theater_world else None, "certify": args.certify}
     os.environ["YBX_MOCK_SETTINGS"] = json.dumps(settings)
     base = f"http://{args.host}:{args.port}"
     demo = world.agents[0]
@@ -41,6 +41,8 @@ def _serve(args: argparse.Namespace) -> int:
           flush=True)
     print(f"  admin API:  {base}/_admin/  (header X-Admin-Token: {args.admin_token})", flush=True)
     print(f"  database:   {args.db}   faults: {', '.join(args.fault) or 'none'}", flush=True)
+    if args.certify:
+        print(f"  certification mode: every request is judged; journal at {base}/_admin/journal", flush=True)
     if theater is not None:
         print(f"  theater supplier ({theater.supplier.providername}): GET {base}/theater/{{Page}}.aspx    "
               f"POST {base}/theater/POST/{{Page}}.aspx    admin {base}/theater/_admin/    "
@@ -97,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--theater-world", type=Path, default=None, metavar="FILE",
                        help="theater world YAML served under /theater/ (default: the shipped theater world)")
     serve.add_argument("--no-theater", action="store_true", help="serve no theater supplier")
+    serve.add_argument("--certify", action="store_true",
+                       help="certification mode: judge every request and keep the journal at /_admin/journal")
     serve.add_argument("--admin-token", default="demo-admin")
     serve.add_argument("--fault", action="append", default=[], metavar="NAME", help="break one rule (see `ybx-mock faults`)")
     serve.add_argument("--workers", type=int, default=1)

@@ -64,6 +64,7 @@ class Settings:
     faults: tuple[str, ...] = ()
     admin_token: str = "demo-admin"
     theater_world: Path | None = DEFAULT_THEATER_WORLD  # None: no theater supplier under /theater/
+    certify: bool = False  # journal and judge every interface request (mockserver.journal)
 
 
 def seed(store: Store, world: World) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import string
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -28,7 +29,7 @@ _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 DATA_DIR = Path(__file__).parent / "data"
 SCHEMA_DIR = Path(__file__).parent / "schema"
 TABLES = ("order_status", "ticket_status", "payment_types", "transitions", "fees",
-          "refund_modes", "formats", "callbacks", "gaps")
+          "refund_modes", "formats", "callbacks", "gaps", "mistakes")
 
 
 @dataclass(frozen=True)
@@ -306,6 +307,45 @@ def _xref_problems(raw: RawSpec) -> list[Problem]:
         add("profiles", "", "no profile named 'default'")
     if len(set(profile_names)) != len(profile_names):
         add("profiles", "", "two profiles share a name")
+    return problems + _mistake_problems(t["mistakes"], pages, formats)
+
+
+_TEMPLATE_FIELDS = {"clause": {"section", "page", "param", "line"},
+                    "message": {"section", "page", "param", "line", "method", "path", "value", "variant", "detail",
+                                "example"}}
+_TEMPLATE_FIELDS["hint"] = _TEMPLATE_FIELDS["message"]
+_VARIANT_PART = {"sign-variant": "sign", "cipher-variant": None, "password-variant": "password"}
+
+
+def _mistake_problems(table: dict, pages: dict[str, dict], formats: set[str]) -> list[Problem]:
+    """The mistake catalogue names known formats and parameters, and its templates known fields."""
+    rel, problems = "tables/mistakes.yaml", []
+    names = {p["name"].lower() for d in pages.values() for p in d["params"]}
+    seen: set[str] = set()
+    for i, x in enumerate(table["mistakes"]):
+        path = f"mistakes[{i}]"
+        if x["id"] in seen:
+            problems.append(Problem(rel, f"{path}.id", f"duplicate mistake id {x['id']!r}"))
+        seen.add(x["id"])
+        for key, allowed in _TEMPLATE_FIELDS.items():
+            fields = {f.split(".")[0].split("[")[0] for _, f, _, _ in string.Formatter().parse(x[key]) if f}
+            for f in sorted(fields - allowed):
+                problems.append(Problem(rel, f"{path}.{key}", f"unknown template field {{{f}}}"))
+        for j, f in enumerate(x.get("formats", [])):
+            if f not in formats:
+                problems.append(Problem(rel, f"{path}.formats[{j}]", f"unknown format {f!r}"))
+        if x["detect"] in _VARIANT_PART and not x.get("variants"):
+            problems.append(Problem(rel, path, f"a {x['detect']} mistake needs variants"))
+        part = _VARIANT_PART.get(x["detect"])
+        for j, v in enumerate(x.get("variants", [])):
+            if part and part not in v:
+                problems.append(Problem(rel, f"{path}.variants[{j}]", f"a {x['detect']} variant needs {part!r}"))
+        if (x["detect"] == "booking-repeat") != ("repeat" in x):
+            problems.append(Problem(rel, path, "repeat is given exactly for booking-repeat mistakes"))
+        for key in ("key_params", "same_params"):
+            for j, name in enumerate(x.get("repeat", {}).get(key, [])):
+                if name.lower() not in names:
+                    problems.append(Problem(rel, f"{path}.repeat.{key}[{j}]", f"no page has a parameter {name!r}"))
     return problems
 
 
@@ -534,7 +574,23 @@ def build(raw: RawSpec) -> m.Spec:
         profiles=tuple(_profile(d) for d in raw.profiles.values()),
         errors=_error_catalogue(pages),
         initial_status=t["order_status"]["initial"],
+        mistakes=tuple(_mistake(x) for x in t["mistakes"]["mistakes"]),
         _index=index,
+    )
+
+
+def _mistake(d: dict) -> m.Mistake:
+    def pairs(v: dict | None) -> tuple:
+        return tuple((k, tuple(x) if isinstance(x, list) else x) for k, x in (v or {}).items())
+
+    rep = d.get("repeat")
+    return m.Mistake(
+        id=d["id"], detect=d["detect"], rule=" ".join(d["rule"].split()), clause=d["clause"], severity=d["severity"],
+        message=" ".join(d["message"].split()), hint=" ".join(d["hint"].split()),
+        variants=tuple(m.MistakeVariant(v["label"], v.get("secret", "key"), pairs(v.get("sign")), pairs(v.get("cipher")),
+                                        pairs(v.get("password"))) for v in d.get("variants", ())),
+        formats=_t(d.get("formats")),
+        repeat=m.RepeatRule(_t(rep["key_params"]), _t(rep["same_params"]), int(rep["window_seconds"])) if rep else None,
     )
 
 

@@ -479,6 +479,42 @@ class ErrorEntry:
 
 
 @dataclass(frozen=True)
+class MistakeVariant:
+    """One way of getting a recipe wrong: the profile fields (or password recipe) that reproduce it."""
+
+    label: str
+    secret: str = "key"  # key | other-agent-key: whose KEY the field was encrypted under
+    sign: tuple[tuple[str, Any], ...] = ()  # SignProfile field overrides
+    cipher: tuple[tuple[str, Any], ...] = ()  # CipherProfile field overrides
+    password: tuple[tuple[str, str], ...] = ()  # digest (md5 | none), hex_case
+
+
+@dataclass(frozen=True)
+class RepeatRule:
+    """What makes a booking a repeat: same values of `same_params` within the window, no key param."""
+
+    key_params: tuple[str, ...]
+    same_params: tuple[str, ...]
+    window_seconds: int
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """An integrator mistake the certifying mock recognises (tables/mistakes.yaml)."""
+
+    id: str
+    detect: str  # which part of a request is judged (the schema's enum)
+    rule: str
+    clause: str  # template: {section} {page} {param} {line}
+    severity: str  # error | warning
+    message: str  # template: also {method} {path} {value} {variant} {detail} {example}
+    hint: str
+    variants: tuple[MistakeVariant, ...] = ()
+    formats: tuple[str, ...] = ()
+    repeat: RepeatRule | None = None
+
+
+@dataclass(frozen=True)
 class Spec:
     pages: tuple[Page, ...]
     order_statuses: tuple[OrderStatus, ...]
@@ -495,6 +531,7 @@ class Spec:
     profiles: tuple[Profile, ...]
     errors: tuple[ErrorEntry, ...]
     initial_status: str = "new"
+    mistakes: tuple[Mistake, ...] = ()
     _index: dict[str, Page] = field(hash=False, compare=False, repr=False, default_factory=dict)
 
     def page(self, name: str) -> Page:
@@ -545,6 +582,12 @@ class Spec:
             for t in self.transitions
             if t.source == source and t.event == event and (payment_type is None or payment_type in t.payment_types)
         )
+
+    def mistake(self, mistake_id: str) -> Mistake:
+        for x in self.mistakes:
+            if x.id == mistake_id:
+                return x
+        raise KeyError(mistake_id)
 
     def format(self, format_id: str) -> Format:
         for f in self.formats:
