@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from spec import wire
+from spec.clock import Clock, SystemClock
 from spec.protocol import Credentials, callback_url, encode_request
 from spec.signing import verify_response_sign
 
@@ -22,7 +23,15 @@ from . import machine
 from .context import Mock
 from .store import Store
 
-LEASE_SECONDS = 60
+# A lease says "a live sender is delivering this row". It runs on the wall clock, never on the
+# mock's movable clock: moving or freezing the mock's time must neither hand an in-flight callback
+# to a second sender (a duplicate, out of order) nor keep a dead sender's row leased for ever.
+# Three callback timeouts: a live sender records its attempt well within that.
+LEASE_TIMEOUTS = 3
+
+
+def lease_seconds(mock: Mock) -> float:
+    return LEASE_TIMEOUTS * mock.spec.callback_policy.timeout_seconds
 
 
 @dataclass(frozen=True)
@@ -50,7 +59,9 @@ def _request(mock: Mock, row: Any) -> tuple[str, list[tuple[str, str]]] | None:
 
 
 def _choose(mock: Mock, rows: list[Any]) -> list[Any]:
-    """Which pending rows to try now: the head of each order's queue (faults bend this)."""
+    """Which rows to try now: the head of each order's queue (faults bend this). `rows` holds the
+    leased rows too: a head another sender holds (a second worker, the admin flush, a process killed
+    mid-send) blocks its order until it is delivered or its lease ends, so no later event overtakes it."""
     by_order: dict[str, list[Any]] = {}
     for row in rows:
         by_order.setdefault(row["orderid"], []).append(row)
@@ -65,10 +76,11 @@ def _choose(mock: Mock, rows: list[Any]) -> list[Any]:
     return chosen
 
 
-def _claim(mock: Mock, row_id: int, now: datetime) -> bool:
+def _claim(mock: Mock, row_id: int, wall: datetime) -> bool:
+    """Lease a pending row (its next_at becomes the lease's end, wall time) or say someone else has it."""
     with mock.store.transaction() as db:
         cur = db.execute("UPDATE outbox SET state='sending', next_at=? WHERE id=? AND state='pending'",
-                         (machine.stamp(now + timedelta(seconds=LEASE_SECONDS)), row_id))
+                         (machine.stamp(wall + timedelta(seconds=lease_seconds(mock))), row_id))
         return cur.rowcount == 1
 
 
@@ -111,23 +123,27 @@ def _record(mock: Mock, row: Any, attempt: Attempt, now: datetime) -> None:
                    (attempts, machine.stamp(now + timedelta(seconds=delay)), attempt.error, row["id"]))
 
 
-def _give_up_expired(mock: Mock, now: datetime) -> None:
+def _give_up_expired(mock: Mock, now: datetime, wall: datetime) -> None:
     window = timedelta(seconds=mock.spec.callback_policy.retry_window_seconds)
     cutoff = machine.stamp(now - window)
     with mock.store.transaction() as db:
         db.execute("UPDATE outbox SET state='given_up' WHERE state IN ('pending','sending') AND event_at<?", (cutoff,))
-        # a lease left by a crashed sender returns to the queue
-        db.execute("UPDATE outbox SET state='pending' WHERE state='sending' AND next_at<=?", (machine.stamp(now),))
+        # a lease left by a crashed sender returns to the queue, due at once by the mock's clock
+        db.execute("UPDATE outbox SET state='pending', next_at=? WHERE state='sending' AND next_at<=?",
+                   (machine.stamp(now), machine.stamp(wall)))
 
 
-async def deliver_due(mock: Mock, client: httpx.AsyncClient) -> list[Attempt]:
-    """One round: try every order's next due callback; returns the attempts made."""
+async def deliver_due(mock: Mock, client: httpx.AsyncClient, wall: Clock | None = None) -> list[Attempt]:
+    """One round: try every order's next due callback; returns the attempts made.
+    `wall` times the leases (default: the system clock)."""
     now = mock.now()
-    _give_up_expired(mock, now)
+    lease_now = (wall or SystemClock()).now().astimezone(mock.tz)
+    _give_up_expired(mock, now, lease_now)
     with mock.store.reading() as db:
-        rows = db.execute("SELECT * FROM outbox WHERE state='pending' ORDER BY orderid, id").fetchall()
+        rows = db.execute("SELECT * FROM outbox WHERE state IN ('pending','sending') ORDER BY orderid, id").fetchall()
     stamp = machine.stamp(now)
-    heads = [r for r in _choose(mock, rows) if r["next_at"] <= stamp and _claim(mock, r["id"], now)]
+    heads = [r for r in _choose(mock, rows)
+             if r["state"] == "pending" and r["next_at"] <= stamp and _claim(mock, r["id"], lease_now)]
     if not heads:
         return []
     attempts = await asyncio.gather(*(_send(mock, client, r) for r in heads))
@@ -138,11 +154,11 @@ async def deliver_due(mock: Mock, client: httpx.AsyncClient) -> list[Attempt]:
     return list(attempts)
 
 
-async def drain(mock: Mock, client: httpx.AsyncClient, rounds: int = 50) -> list[Attempt]:
+async def drain(mock: Mock, client: httpx.AsyncClient, rounds: int = 50, wall: Clock | None = None) -> list[Attempt]:
     """Deliver until nothing more is due now (tests and the admin flush)."""
     made: list[Attempt] = []
     for _ in range(rounds):
-        batch = await deliver_due(mock, client)
+        batch = await deliver_due(mock, client, wall)
         if not batch:
             break
         made.extend(batch)
