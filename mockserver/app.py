@@ -24,6 +24,7 @@ from .admin import admin_routes
 from .context import Mock, Reply
 from .handlers import load_all
 from .instant_pay import notify_routes
+from .rest import rest_routes
 from .pipeline import decode
 
 log = logging.getLogger("ybx.mock")
@@ -102,7 +103,7 @@ def create_app(mock: Mock, *, admin_token: str = "demo-admin", background: bool 
         endpoint = journal.recording(mock, endpoint)
     # IIS matches paths case-insensitively, so /post/ and /POST/ are one folder (3.4).
     mounted = [Mount("/theater", app=create_app(theater, admin_token=admin_token, certify=certify))] if theater else []
-    routes = [*admin_routes(mock, admin_token), *notify_routes(mock), *extra_routes, *mounted,
+    routes = [*admin_routes(mock, admin_token), *notify_routes(mock), *rest_routes(mock), *extra_routes, *mounted,
               Route("/{prefix}/{page}", endpoint, methods=["GET", "POST"]),
               Route("/{page}", endpoint, methods=["GET", "POST"])]
     app = Starlette(routes=routes, lifespan=_lifespan(mock, *([theater] if theater else [])) if background else None)

@@ -30,6 +30,8 @@ FAULTS: tuple[Fault, ...] = (
     Fault("continue-after-failure", "2.13", "a failed callback does not hold back the order's later callbacks"),
     Fault("duplicate-order-on-repeat", "4.2.37 XCDDH, 4.2.4 senderid", "a repeated XCDDH/senderid makes a second order"),
     Fault("oversell", "4.2.2 inventory", "daily inventory is not checked when booking"),
+    Fault("rest-no-auth", "profile rest_auth", "the REST page answers without Hawk credentials (dwlx/dwid alone name the caller)"),
+    Fault("rest-xml-declaration-order", "REST XML (DataContract)", "REST XML answers list members in declaration order, not alphabetically"),
 )
 
 BY_NAME = {f.name: f for f in FAULTS}

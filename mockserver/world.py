@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -111,6 +111,7 @@ class World:
     time_segments: tuple[TimeSegment, ...]
     pay_channels: tuple[PayChannel, ...]
     agents: tuple[AgentSeed, ...]
+    year_cards: tuple[YearCard, ...] = ()  # the REST page's orders (003 help page)
     source: str = field(default="", compare=False)
     stage: Stage | None = None  # theaters, scenes and seats of a theater-mode supplier
 
@@ -201,8 +202,69 @@ def load_world(path: Path | None = None) -> World:
     path = Path(path) if path else DEFAULT_WORLD
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return _build(data, str(path))
+        world = _build(data, str(path))
+        return replace(world, year_cards=_year_cards(data.get("year_cards") or (), world))
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, WorldError):
             raise
         raise WorldError(f"{path}: {exc!r}") from None
+
+
+@dataclass(frozen=True)
+class YearCard:
+    """A year-card order of the supplier, answered read-only by the REST page (003 help page).
+    None stands for a value the order does not have (yet)."""
+
+    orderid: str
+    agent: str  # user of the agent that booked it
+    senderid: str | None
+    personalid: int  # the member who acted through the official channel; 0: the agent itself
+    productid: str
+    productname: str
+    amount: int
+    price: Decimal
+    status: str  # ticket status 1-4 of the help page
+    ordertime: datetime  # Asia/Shanghai, as every world time
+    effectdate: date
+    statuscode: str  # order status (2.2)
+    paymenttype: str | None = None  # payment type id (2.5)
+    paytimeout: int | None = None  # minutes
+    ticketinnernumber: str | None = None
+    needinvoice: str = "0"
+    invoicecode: str | None = None
+    invoicetitle: str | None = None
+    sellbillid: str | None = None
+    deliverytime: datetime | None = None
+    fullname: str | None = None
+    identificationtype: str | None = None
+    identificationnumber: str | None = None
+    mobile: str | None = None
+
+
+def _opt(raw: dict[str, Any], key: str) -> str | None:
+    return None if raw.get(key) is None else str(raw[key])
+
+
+def _year_cards(raw: list[dict[str, Any]], world: World) -> tuple[YearCard, ...]:
+    cards = []
+    for c in raw:
+        card = YearCard(
+            orderid=str(c["orderid"]), agent=str(c["agent"]), senderid=_opt(c, "senderid"),
+            personalid=int(c.get("personalid", 0)), productid=str(c["productid"]), productname=str(c["productname"]),
+            amount=int(c["amount"]), price=Decimal(str(c["price"])), status=str(c.get("status", "1")),
+            ordertime=datetime.fromisoformat(str(c["ordertime"])), effectdate=date.fromisoformat(str(c["effectdate"])),
+            statuscode=str(c["statuscode"]), paymenttype=_opt(c, "paymenttype"),
+            paytimeout=None if c.get("paytimeout") is None else int(c["paytimeout"]),
+            ticketinnernumber=_opt(c, "ticketinnernumber"), needinvoice=str(c.get("needinvoice", "0")),
+            invoicecode=_opt(c, "invoicecode"), invoicetitle=_opt(c, "invoicetitle"), sellbillid=_opt(c, "sellbillid"),
+            deliverytime=datetime.fromisoformat(str(c["deliverytime"])) if c.get("deliverytime") else None,
+            fullname=_opt(c, "fullname"), identificationtype=_opt(c, "identificationtype"),
+            identificationnumber=_opt(c, "identificationnumber"), mobile=_opt(c, "mobile"),
+        )
+        if world.agent(card.agent) is None:
+            raise WorldError(f"year card {card.orderid}: unknown agent {card.agent!r}")
+        cards.append(card)
+    ids = [c.orderid for c in cards]
+    if len(set(ids)) != len(ids):
+        raise WorldError(f"duplicate year-card order ids: {sorted({i for i in ids if ids.count(i) > 1})}")
+    return tuple(cards)
