@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -29,7 +30,7 @@ from starlette.testclient import TestClient
 from mockserver import certify
 from mockserver.app import create_app
 from mockserver.certify import Exchange, Judge
-from spec import crypto
+from spec import crypto, loader
 from spec.protocol import Credentials, encode_request
 from spec.signing import request_sign
 
@@ -229,6 +230,15 @@ def test_repeated_booking_without_senderid(spec):
     assert "4.2.4 OrderProducts.aspx senderid row (line 1721)" in repeat["clause"]
 
 
+def test_retrying_a_refused_booking_is_no_repeat(spec):
+    client, _ = certified(spec)
+    Sloppy(client, mistakes=frozenset({"unsorted"})).book()  # refused: nothing was booked
+    Sloppy(client).book()
+    first, retry = journal(client)
+    assert first["retcode"] != "0" and retry["retcode"] == "0"
+    assert findings(retry) == set()
+
+
 def test_one_request_can_show_several_mistakes(spec):
     client, _ = certified(spec)
     Sloppy(client).book()
@@ -328,9 +338,10 @@ def test_every_cipher_variant_of_the_catalogue_is_recognised(spec, judge):
 
 
 def test_every_detect_kind_has_a_detector(spec):
-    kinds = {m.detect for m in spec.mistakes}
-    assert kinds <= set(certify.DETECTORS)
-    assert set(certify.DETECTORS) <= kinds  # no detector without a catalogue entry to drive it
+    schema = json.loads((loader.SCHEMA_DIR / "tables.schema.json").read_text(encoding="utf-8"))
+    kinds = schema["$defs"]["mistakes"]["properties"]["mistakes"]["items"]["properties"]["detect"]["enum"]
+    assert set(kinds) == set(certify.DETECTORS)
+    assert {m.detect for m in spec.mistakes} == set(kinds)  # the shipped catalogue drives every detector
 
 
 def test_a_mistake_removed_from_the_catalogue_is_no_longer_judged(spec):
