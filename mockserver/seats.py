@@ -86,11 +86,11 @@ def claim(mock: Mock, db: sqlite3.Connection, show: Show, orderid: str, chosen: 
                    [(scene, day, s.id, s.fixed) for _, s in chosen])
     ids = [s.id for _, s in chosen]
     marks = ",".join("?" * len(ids))
-    taken = db.execute(f"UPDATE seats SET state=?, orderid=? WHERE scene=? AND day=? AND seat IN ({marks})"  # noqa: S608
+    taken = db.execute(f"UPDATE seats SET state=?, orderid=? WHERE scene=? AND day=? AND seat IN ({marks})"
                        + (" AND state=?" if guard else ""), (BOOKING, orderid, scene, day, *ids, *guard)).rowcount
     if taken != len(ids):
         busy = [r["seat"] for r in db.execute(
-            f"SELECT seat FROM seats WHERE scene=? AND day=? AND seat IN ({marks}) AND orderid!=?",  # noqa: S608
+            f"SELECT seat FROM seats WHERE scene=? AND day=? AND seat IN ({marks}) AND orderid!=?",
             (scene, day, *ids, orderid)).fetchall()]
         raise SeatTaken("seat_taken", f"座位{'、'.join(busy)}已被占用，不能预订")
     db.executemany("INSERT INTO order_seats(orderid, item_seq, seat) VALUES(?,?,?)",

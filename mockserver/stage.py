@@ -5,9 +5,10 @@ seats form the manual's linked list per row (FirstSeat / NextSeatID, 4.2.20)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from typing import Any, Iterable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 # Seat states (4.2.20 lines 4736-4760, 4.2.21 lines 4899-4923). The supplier sets R, P and F on a

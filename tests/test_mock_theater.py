@@ -5,16 +5,16 @@ fees in hours before the scene start, and the THEATER_MODE refusals both ways.""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Mapping
 
 import pytest
+from mockkit import DEMO, OTHER, START, make_mock
 from starlette.testclient import TestClient
 
-from mockkit import DEMO, OTHER, START, make_mock
 from mockserver.app import create_app
 from mockserver.context import Mock
 from mockserver.server import Settings, build_theater_mock, theater_db
@@ -521,3 +521,32 @@ def test_broken_theater_worlds_are_refused(tmp_path, edit, message):
 
     with pytest.raises(WorldError, match=re.escape(message)):
         load_world(_world(tmp_path, edit))
+
+
+def test_random_theater_requests_never_break_the_supplier(stage):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    world = stage.mock.world.stage
+    ids = [x.id for t in world.theaters for x in (t, *t.scenes, *t.areas)] + ["A1-1-1", "A1-1-4", "A2-2-2|A2-2-3"]
+    value = st.one_of(st.sampled_from(ids + [SAT, SUN, "20261120", "TP01|1", "TP02|2", "TP12|1", "580.00", "0"]),
+                      st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12))
+    pages = [p for p in stage.mock.spec.request_pages if p.mode == "theater"]
+
+    def snapshot():
+        with stage.mock.store.reading() as db:
+            return [db.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in ("orders", "seats", "agents")]
+
+    @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                      HealthCheck.function_scoped_fixture])
+    @given(st.sampled_from(pages), st.lists(value, min_size=12, max_size=12))
+    def run(page, values):
+        names = [p.name for p in page.params if p.name.lower() not in ("sign", "user", "password", "sign_type",
+                                                                        "input_charset")]
+        before = snapshot()
+        env = stage.call(page.page, dict(zip(names, values)))
+        assert env.retcode and "internal error" not in env.retmsg, env.retmsg
+        if env.retcode != "0":
+            assert snapshot() == before
+
+    run()
