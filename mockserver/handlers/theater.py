@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -303,7 +304,8 @@ def _request(call: Call, invoice: bool = True) -> booking.Booking:
     )
 
 
-def _booker(call: Call) -> Any:
+def _booker(call: Call) -> Callable[..., tuple[sqlite3.Row, bool]]:
+    """booking.book for this call's show and seats (payments.book_and_pay takes it for the one-step pages)."""
     return partial(book_show, scene_id=call.get("SenceID"), seat_info=call.get("SeatInfo"))
 
 
