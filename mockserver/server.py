@@ -37,10 +37,12 @@ class StoreClock:
         return bool(self._store.meta("clock_frozen"))
 
     def now(self) -> datetime:
-        frozen = self._store.meta("clock_frozen")
-        if frozen:
-            return datetime.fromisoformat(frozen)
-        return self._base.now() + self.offset
+        # one query for both settings: the clock is read before every request
+        with self._store.reading() as db:
+            state = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('clock_frozen', 'clock_offset')"))
+        if state.get("clock_frozen"):
+            return datetime.fromisoformat(state["clock_frozen"])
+        return self._base.now() + timedelta(seconds=float(state.get("clock_offset") or 0))
 
     def _save(self, when: datetime, freeze: bool) -> None:
         with self._store.transaction() as db:

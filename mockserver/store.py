@@ -33,6 +33,9 @@ CREATE TABLE IF NOT EXISTS orders(
   page TEXT NOT NULL, spdh TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS orders_sender ON orders(agent, senderid);
 CREATE INDEX IF NOT EXISTS orders_agent_time ON orders(agent, created_at);
+-- the sweeper's check before every request (sweeper.due) probes these instead of scanning orders
+CREATE INDEX IF NOT EXISTS orders_status_deadline ON orders(status, pay_deadline);
+CREATE INDEX IF NOT EXISTS orders_status_effect ON orders(status, effect_date);
 CREATE TABLE IF NOT EXISTS order_items(
   orderid TEXT NOT NULL, seq INTEGER NOT NULL, productid TEXT NOT NULL, productname TEXT NOT NULL,
   num INTEGER NOT NULL, free_num INTEGER NOT NULL DEFAULT 0, price TEXT NOT NULL, amount TEXT NOT NULL,
