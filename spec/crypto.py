@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from functools import lru_cache
 
 from Crypto.Cipher import DES, DES3
 from Crypto.Util.Padding import pad, unpad
@@ -24,13 +25,20 @@ def derive_key(secret: str, cipher: CipherProfile) -> bytes:
     return key
 
 
+@lru_cache(maxsize=256)
+def _ecb(key: bytes):
+    # DES3.new expands the key schedule, the costliest step of a short field; an ECB object keeps no
+    # state between calls, so one per key is reused (a mock sees a handful of agent KEYs)
+    return DES3.new(key, DES3.MODE_ECB)
+
+
 def _ede(key: bytes, data: bytes, encrypt: bool, cipher: CipherProfile) -> bytes:
     # pycryptodome refuses keys that degenerate to single DES (K1 == K2 or K2 == K3),
     # which short export passwords padded with '0' produce. OpenSSL accepts them, so the
     # three DES passes are composed by hand in that case (ECB only).
     try:
         if cipher.mode == "ECB":
-            c = DES3.new(key, DES3.MODE_ECB)
+            c = _ecb(key)
         else:
             c = DES3.new(key, DES3.MODE_CBC, iv=(cipher.iv or "").encode()[:BLOCK])
         return c.encrypt(data) if encrypt else c.decrypt(data)
