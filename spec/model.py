@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 from typing import Any, Iterator
 
 Direction = str  # request | callback | payment_notify | rest
@@ -191,12 +192,16 @@ class Page:
             names.append(self.old_edition.name)
         return tuple(names)
 
-    def param(self, name: str) -> Param | None:
-        wanted = name.lower()
+    @cached_property
+    def _params_by_name(self) -> dict[str, Param]:
+        # param() runs many times per request; the first definition of a name wins
+        index: dict[str, Param] = {}
         for p in self.params:
-            if p.name.lower() == wanted:
-                return p
-        return None
+            index.setdefault(p.name.lower(), p)
+        return index
+
+    def param(self, name: str) -> Param | None:
+        return self._params_by_name.get(name.lower())
 
     def retcode(self, key: str) -> Retcode | None:
         for r in self.retcodes:
