@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any, Mapping
+from xml.sax.saxutils import escape
 
 from starlette.responses import Response
 
@@ -20,32 +21,43 @@ class UnknownElement(KeyError):
     """A handler produced a field the spec does not define for the page (a programming error)."""
 
 
-def _node(el: Element, value: Any) -> wire.Node:
+# Rendered straight to text (no intermediate wire.Node tree): this runs for every answer.
+def _node(el: Element, value: Any, out: list[str]) -> None:
     if not el.children:
-        return wire.Node(el.name, "" if value is None else str(value))
+        out.append(f"<{el.name}>{escape('' if value is None else str(value))}</{el.name}>")
+        return
     data = value or {}
-    known = {c.name for c in el.children}
-    extra = set(data) - known
+    extra = data.keys() - el.child_names
     if extra:
         raise UnknownElement(f"<{el.name}> has no children {sorted(extra)}")
-    return wire.Node(el.name, None, tuple(n for c in el.children for n in _nodes(c, data)))
+    out.append(f"<{el.name}>")
+    for child in el.children:
+        _nodes(child, data, out)
+    out.append(f"</{el.name}>")
 
 
-def _nodes(el: Element, data: Data) -> list[wire.Node]:
+def _nodes(el: Element, data: Data, out: list[str]) -> None:
     if el.name not in data:
-        return [] if el.optional or el.repeated else [_node(el, None if not el.children else {})]
+        if not (el.optional or el.repeated):
+            _node(el, None if not el.children else {}, out)
+        return
     value = data[el.name]
     if el.repeated:
-        return [_node(el, v) for v in value]
-    return [_node(el, value)]
+        for v in value:
+            _node(el, v, out)
+    else:
+        _node(el, value, out)
 
 
-def build(page: Page, data: Data) -> list[wire.Node]:
-    """Response data nodes in the spec's order; unknown names are refused."""
+def build(page: Page, data: Data) -> str:
+    """Response data elements as XML text in the spec's order; unknown names are refused."""
     extra = set(data) - {e.name for e in page.response}
     if extra:
         raise UnknownElement(f"{page.page} response has no elements {sorted(extra)}")
-    return [n for el in page.response for n in _nodes(el, data)]
+    out: list[str] = []
+    for el in page.response:
+        _nodes(el, data, out)
+    return "".join(out)
 
 
 def _sign_key(mock: Mock, key: str | None) -> str | None:
@@ -61,8 +73,8 @@ def xml(mock: Mock, body: bytes) -> Response:
 
 def ok(mock: Mock, page: Page, data: Data, key: str, retmsg: str = "") -> Response:
     retcode = page.retcode("ok")
-    body = wire.render(mock.profile.response, retcode.code if retcode else "0", retmsg, build(page, data),
-                       _sign_key(mock, key))
+    body = wire.render_xml(mock.profile.response, retcode.code if retcode else "0", retmsg, build(page, data),
+                           _sign_key(mock, key))
     return xml(mock, body)
 
 

@@ -69,6 +69,11 @@ class Element:
     def optional(self) -> bool:
         return self.occurs.startswith("0")
 
+    @cached_property
+    def child_names(self) -> frozenset[str]:
+        """Names of the direct children (asked for every rendered record)."""
+        return frozenset(c.name for c in self.children)
+
     def walk(self) -> Iterator["Element"]:
         yield self
         for child in self.children:

@@ -39,12 +39,19 @@ def _render_node(node: Node, out: list[str]) -> None:
 
 def render(rule: ResponseProfile, retcode: str, retmsg: str, data: Sequence[Node] = (), key: str | None = None) -> bytes:
     """A complete, signed response body."""
+    out: list[str] = []
+    for node in data:
+        _render_node(node, out)
+    return render_xml(rule, retcode, retmsg, "".join(out), key)
+
+
+def render_xml(rule: ResponseProfile, retcode: str, retmsg: str, data_xml: str, key: str | None = None) -> bytes:
+    """A complete, signed response body around data elements already rendered (and escaped) as XML."""
     out = [rule.xml_declaration, f"<{rule.root}>"]
     envelope = {"retcode": retcode, "retmsg": retmsg, "sign": ""}
     for name in rule.envelope:
         out.append(f"<{name}>{escape(envelope.get(name, ''))}</{name}>")
-    for node in data:
-        _render_node(node, out)
+    out.append(data_xml)
     out.append(f"</{rule.root}>")
     return sign_response("".join(out).encode("utf-8"), key, rule)
 
