@@ -1,4 +1,5 @@
-"""The spec's REST pages (direction `rest`): the year-card order query of the 003 help page.
+"""The spec's REST pages (direction `rest`): the order query of the 003 help page, over the orders
+booked through the classic pages and the world's year-card orders.
 
 A request is authenticated by the profile's `rest_auth` (Hawk), then judged in the order
 ASP.NET Web API would judge it (method, required parameters, binding, caller, lookup); every
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -22,7 +24,7 @@ from spec import hawk
 from spec.errors import YbxError
 from spec.model import Page
 
-from . import formatters
+from . import formatters, machine
 from .context import Mock
 from .store import Store, register_schema
 from .world import AgentSeed, WorldError, YearCard
@@ -151,9 +153,49 @@ def _caller(mock: Mock, signed: AgentSeed | None, dwlx: str, dwid: str) -> Agent
     return agent
 
 
+def _booked(mock: Mock, agent: AgentSeed, orderid: str, sendid: str) -> YearCard | None:
+    """An order booked through the classic pages as the page's main record (gap
+    yearcardquerymain-source-of-orders): its first product, first ticket and first real name."""
+    where, args = ["agent=?"], [agent.user]
+    for column, value in (("orderid", orderid), ("senderid", sendid)):
+        if value:
+            where.append(f"{column}=?")
+            args.append(value)
+    with mock.store.reading() as db:
+        order = db.execute(f"SELECT * FROM orders WHERE {' AND '.join(where)} ORDER BY created_at LIMIT 1",  # noqa: S608
+                           args).fetchone()
+        if order is None:
+            return None
+        item = db.execute("SELECT * FROM order_items WHERE orderid=? ORDER BY seq LIMIT 1", (order["orderid"],)).fetchone()
+        ticket = db.execute("SELECT ticketid, status FROM tickets WHERE orderid=? ORDER BY ticketid LIMIT 1",
+                            (order["orderid"],)).fetchone()
+        person = db.execute("SELECT name, idno, idtype FROM realnames WHERE orderid=? ORDER BY seq LIMIT 1",
+                            (order["orderid"],)).fetchone()
+    created = machine.parse_stamp(order["created_at"], mock)
+    deadline = machine.parse_stamp(order["pay_deadline"], mock) if order["pay_deadline"] else None
+    return YearCard(
+        orderid=order["orderid"], agent=agent.user, senderid=order["senderid"] or None, personalid=0,
+        productid=item["productid"] if item else "", productname=item["productname"] if item else "",
+        amount=item["num"] if item else 0, price=Decimal(item["price"]) if item else Decimal("0.00"),
+        status=ticket["status"] if ticket else "1", ordertime=created, effectdate=machine.effect_date(order),
+        statuscode=order["status"], paymenttype=order["pay_type"] or None,
+        paytimeout=int((deadline - created).total_seconds()) // 60 if deadline else None,
+        ticketinnernumber=ticket["ticketid"] if ticket else None, needinvoice=order["need_invoice"],
+        invoicetitle=order["invoice_title"] or None, sellbillid=order["spdh"] or None,
+        deliverytime=machine.parse_stamp(order["delivered_at"], mock) if order["delivered_at"] else None,
+        fullname=person["name"] if person else None,
+        identificationtype=person["idtype"] if person else ("1" if order["idcard"] else None),
+        identificationnumber=person["idno"] if person else (order["idcard"] or None), mobile=order["mobile"] or None,
+    )
+
+
 def _find(mock: Mock, agent: AgentSeed, orderid: str, sendid: str, personalid: int) -> YearCard:
     if not orderid and not sendid:
         raise RestRefusal("orderid_sendid_empty")
+    if not personalid:  # orders booked through the classic pages are the agent's own, never a member's
+        booked = _booked(mock, agent, orderid, sendid)
+        if booked is not None:
+            return booked
     for card in mock.world.year_cards:
         if (card.agent == agent.user and (not orderid or card.orderid == orderid)
                 and (not sendid or card.senderid == sendid) and (not personalid or card.personalid == personalid)):

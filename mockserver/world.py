@@ -212,8 +212,8 @@ def load_world(path: Path | None = None) -> World:
 
 @dataclass(frozen=True)
 class YearCard:
-    """A year-card order of the supplier, answered read-only by the REST page (003 help page).
-    None stands for a value the order does not have (yet)."""
+    """An order's main record as the REST page (003 help page) answers it: a year-card order of the
+    world, or an order booked through the classic pages. None: a value the order does not have (yet)."""
 
     orderid: str
     agent: str  # user of the agent that booked it

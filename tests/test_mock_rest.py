@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from livemock import live_mock
 from lxml import etree
-from mockkit import DEMO, DISABLED, OTHER, START, make_mock
+from mockkit import DEMO, DISABLED, OTHER, START, Ota, make_mock
 from starlette.testclient import TestClient
 
 from mockserver import formatters
@@ -368,6 +368,36 @@ def test_any_query_and_accept_gets_an_aspnet_answer(fuzz_rest, query, accept):
         decoded = (bson.decode(r.content) if kind == "bson" else json.loads(r.content) if kind == "json"
                    else {"Message": etree.fromstring(r.content).findtext("Message")})
         assert decoded["Message"]
+
+
+# ---------------------------------------------------------------- orders booked through the classic pages
+
+def test_an_order_booked_with_senderid_is_found_by_sendid(spec, page):
+    mock = make_mock(spec)
+    client = TestClient(create_app(mock))
+    ota = Ota(mock, client)
+    rest = Rest(client, "http://testserver", spec.profile().rest_auth, int(START.timestamp()))
+    orderid = ota.book("P1001|2", senderid="MY-ORDER-42")
+    by_sendid = _json(rest.get({**DEMO_ID, "sendid": "MY-ORDER-42"}))
+    assert by_sendid == _json(rest.order(orderid))
+    assert by_sendid["orderid"] == orderid and by_sendid["senderid"] == "MY-ORDER-42"
+    assert (by_sendid["productid"], by_sendid["amount"], by_sendid["price"]) == ("P1001", 2, Decimal("100.00"))
+    assert by_sendid["statuscode"] == "0" and by_sendid["statusname"] == spec.order_status("0").name_zh
+    assert by_sendid["ordertime"] == START.astimezone(mock.tz).strftime("%Y%m%d%H%M%S")
+    assert by_sendid["effectdate"] == "20261125" and by_sendid["identificationnumber"] == "110101199003071234"
+    assert by_sendid["sellbillid"] is None and by_sendid["deliverytime"] is None and by_sendid["paymenttype"] is None
+    # paid and activated: delivered, with its sale bill, first ticket and delivery time
+    env = ota.call("UseAccountToPayByPwd.aspx", {"Order_id": orderid, "money": "200.00", "Smscode": DEMO.pay_password,
+                                                 "smsModel": "0", "activate": "1", "tickettype": "2"})
+    assert env.retcode == "0", env.retmsg
+    paid = _json(rest.order(orderid))
+    assert paid["statuscode"] == ota.status(orderid) and paid["statusname"] == spec.order_status(paid["statuscode"]).name_zh
+    assert paid["sellbillid"] and paid["ticketinnernumber"] and paid["deliverytime"]
+    assert paid["paymenttype"] == next(t.name_zh for t in spec.payment_types if t.id == "deposit")
+    # the other agent does not see it, not even by its integrator number
+    other = Rest(client, "http://testserver", spec.profile().rest_auth, int(START.timestamp()), OTHER)
+    _refused(other.get({**OTHER_ID, "sendid": "MY-ORDER-42"}), page, "order_not_found")
+    _refused(rest.order(orderid, personalid="10086"), page, "order_not_found")  # not a member's order
 
 
 # ---------------------------------------------------------------- faults
