@@ -8,13 +8,16 @@ import json
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
 from decimal import Decimal, InvalidOperation
 from enum import IntEnum
 from pathlib import Path
 from typing import Any, Callable, Mapping, TextIO
+from zoneinfo import ZoneInfo
 
-from spec.model import Spec
+import httpx
+
+from spec.model import Profile, Spec
 
 from .drivers import AdminDriver, DriverError
 from .plan import Flow, OrderCondition, Plan, RequestMatcher, Step
@@ -134,6 +137,7 @@ class Window:
     admin: AdminDriver
     agent: str
     since: str | None = None
+    local: tzinfo = timezone.utc  # the supplier's zone: outbox stamps carry no offset
     after_id: int = 0
     callbacks_after: int = 0
     entries: list[Entry] = field(default_factory=list)
@@ -167,10 +171,10 @@ class Window:
     def refresh_callbacks(self, flush: bool) -> None:
         if flush:
             self.admin.flush_callbacks()
-        since = _when(self.since) if self.since else None
+        since = _when(self.since, self.local) if self.since else None
         items = [Delivery.from_json(d) for d in self.admin.get_json("/callbacks")]
         self.deliveries = [d for d in items if d.agent == self.agent and d.id > self.callbacks_after
-                           and (since is None or (_when(d.event_at) or since) >= since)]
+                           and (since is None or (_when(d.event_at, self.local) or since) >= since)]
 
     def order(self, orderid: str) -> Mapping[str, Any] | None:
         try:
@@ -179,14 +183,14 @@ class Window:
             return None
 
 
-def _when(text: str) -> datetime | None:
-    """An ISO 8601 instant or the mock's yyyyMMddHHmmss stamp, as a comparable UTC datetime."""
+def _when(text: str, local: tzinfo = timezone.utc) -> datetime | None:
+    """An ISO 8601 instant or a yyyyMMddHHmmss stamp (read in `local`), as a comparable datetime."""
     for parse in (datetime.fromisoformat, lambda t: datetime.strptime(t, "%Y%m%d%H%M%S")):
         try:
             when = parse(text)
         except ValueError:
             continue
-        return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+        return when if when.tzinfo else when.replace(tzinfo=local)
     return None
 
 
@@ -350,6 +354,7 @@ def verdict(flows: list[dict[str, Any]], mistakes: list[dict[str, Any]],
 @dataclass
 class CertifyConfig:
     spec: Spec
+    profile: Profile
     plan: Plan
     admin: AdminDriver
     mock_url: str
@@ -400,10 +405,13 @@ def _live(config: CertifyConfig, window: Window, judge: Judge, flows: list[Flow]
         wants_callbacks = any(s.callback for s in flow.steps)
         deadline = time.monotonic() + config.wait
         while True:
-            for entry in window.poll():
-                _print_entry(config, entry)
-            if wants_callbacks:
-                window.refresh_callbacks(flush=True)
+            try:
+                for entry in window.poll():
+                    _print_entry(config, entry)
+                if wants_callbacks:
+                    window.refresh_callbacks(flush=True)
+            except (DriverError, httpx.HTTPError) as exc:  # a restart or a slow flush costs one round, not the run
+                _say(config, f"  (the mock's admin API failed: {exc}; trying again)")
             result = judge.flow(flow, config.pay_types)
             if result["verdict"] == "passed" or time.monotonic() >= deadline:
                 break
@@ -421,7 +429,8 @@ def certify(config: CertifyConfig) -> dict[str, Any]:
     agent = next((a for a in config.admin.get_json("/agents") if a.get("user") == config.agent), None)
     if agent is None:
         raise DriverError(f"the mock knows no agent {config.agent!r}")
-    window = Window(config.admin, config.agent, config.since)
+    # the profile's zone is the supplier's (rule h), in which the mock stamps its outbox
+    window = Window(config.admin, config.agent, config.since, ZoneInfo(config.profile.fee_bands.timezone))
     if not config.no_wait and not config.since:
         window.skip_past()
     judge = Judge(config.spec, window, config.mock_url)
@@ -487,7 +496,8 @@ def _callback_runner(args: Any, spec: Spec) -> Callable[[Window], list[dict[str,
     creds = Credentials(args.agent, args.password, args.key)
 
     def run(window: Window) -> list[dict[str, Any]]:
-        config = CallbackPageConfig(args.callback_url, creds, spec, spec.profile(args.profile), orders=_known_orders(window))
+        config = CallbackPageConfig(args.callback_url, creds, spec, spec.profile(args.profile),
+                                    orders=_known_orders(window))
         return certify_callback_pages(config)
 
     return run
@@ -513,10 +523,11 @@ def certify_command(args: Any) -> int:
             raise ValueError(f"--since {args.since!r} is not an ISO 8601 time")
         callbacks = _callback_runner(args, spec)
         admin = AdminDriver(args.mock, args.admin_token)
-        config = CertifyConfig(spec, plan, admin, args.mock.rstrip("/"), args.agent, pay_types, args.since, args.wait,
-                               args.no_wait, callback_url=args.callback_url, callback_pages=callbacks)
+        config = CertifyConfig(spec, spec.profile(args.profile), plan, admin, args.mock.rstrip("/"), args.agent,
+                               pay_types, args.since, args.wait, args.no_wait, callback_url=args.callback_url,
+                               callback_pages=callbacks)
         doc = certify(config)
-    except (SpecInvalid, PlanError, ValueError, DriverError, OSError) as exc:
+    except (SpecInvalid, PlanError, KeyError, ValueError, DriverError, OSError, httpx.HTTPError) as exc:
         print(f"ybx-conform: {exc}", file=sys.stderr)
         return Exit.USAGE
     data, page, sha = write_certificate(doc, args.report)

@@ -13,7 +13,7 @@ import httpx
 import uvicorn
 
 from mockserver.app import create_app
-from mockserver.server import Settings, build_mock
+from mockserver.server import Settings, build_mock, build_theater_mock
 from receiver import free_port
 from spec.model import Spec
 
@@ -26,13 +26,21 @@ class Live:
     admin_url: str
     token: str
 
+    @property
+    def theater(self) -> "Live":
+        """The theater supplier mounted under /theater/ (live_mock(theater=True))."""
+        return Live(f"{self.base_url}/theater", f"{self.base_url}/theater/_admin", self.token)
+
 
 @contextmanager
-def live_mock(spec: Spec, faults: tuple[str, ...] = (), db: str = ":memory:", world: Path | None = None) -> Iterator[Live]:
-    mock = build_mock(Settings(db=db, faults=faults, admin_token=TOKEN, world=world), spec=spec)
+def live_mock(spec: Spec, faults: tuple[str, ...] = (), db: str = ":memory:", world: Path | None = None,
+              certify: bool = False, theater: bool = False) -> Iterator[Live]:
+    settings = Settings(db=db, faults=faults, admin_token=TOKEN, world=world, certify=certify)
+    mock = build_mock(settings, spec=spec)
+    stage = build_theater_mock(settings, mock) if theater else None
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(mock, admin_token=TOKEN, background=True), host="127.0.0.1",
-                                           port=port, log_level="error", lifespan="on"))
+    app = create_app(mock, admin_token=TOKEN, background=True, certify=certify, theater=stage)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"
@@ -48,3 +56,5 @@ def live_mock(spec: Spec, faults: tuple[str, ...] = (), db: str = ":memory:", wo
         server.should_exit = True
         thread.join(10)
         mock.store.close()
+        if stage is not None:
+            stage.store.close()

@@ -3,19 +3,28 @@ its fingerprint. The journal side is a fake admin API serving the journal contra
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+from xml.etree import ElementTree as ET
 
+import httpx
 import pytest
+from Crypto.Cipher import DES3
+from Crypto.Util.Padding import pad
 
 from conformance.cli import main
 from conformance.plan import PlanError, load_plan, parse_plan
-from receiver import free_port
+from livemock import live_mock
+from mockkit import DEMO
+from receiver import Receiver, free_port
 from reports.certificate import fingerprint
 
 TOKEN = "fake-token"
@@ -97,6 +106,7 @@ class FakeAdmin:
     callbacks: list[dict[str, Any]] = field(default_factory=list)
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)
     flushes: int = 0
+    served: list[str] = field(default_factory=list)
     port: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -117,6 +127,7 @@ class FakeAdmin:
             return n
 
     def answer(self, path: str, query: dict[str, str]) -> tuple[int, Any]:
+        self.served.append(path)
         if path == "/_admin":
             return 200, {"now": "2026-11-21T10:00:00+08:00", "world": "scenic.yaml", "profile": "default", "faults": []}
         if path == "/_admin/agents":
@@ -294,3 +305,218 @@ def test_an_edited_page_is_detected_too(tmp_path, capsys):
     capsys.readouterr()
     assert main(["verify-certificate", str(tmp_path / "c")]) == 1
     assert "index.html differs" in capsys.readouterr().err
+
+
+def test_live_mode_guides_flow_by_flow_and_ignores_what_came_before(tmp_path, capsys):
+    results: dict[str, int] = {}
+    with FakeAdmin() as fake:
+        fake.add("GetProducts.aspx", findings=[LOWER_HEX])  # before the run: not this run's
+        runner = threading.Thread(target=lambda: results.update(code=certify(fake, tmp_path / "c", "--wait", "20")))
+        runner.start()
+        deadline = time.monotonic() + 20
+        while "/_admin/callbacks" not in fake.served and time.monotonic() < deadline:
+            time.sleep(0.05)  # certify-ota has taken its starting point (journal, then outbox)
+        clean_run(fake)
+        fake.add("OrderProducts.aspx", retcode="-1", values={"Mobile": "13800138000"}, findings=[STYLE])
+        runner.join(60)
+    out = capsys.readouterr().out
+    assert results["code"] == 0, out
+    assert "Flow 1/9 — browse products:" in out and "Flow 9/9 — receive order-change callbacks" in out
+    assert out.count("✓ passed") >= 9 and "fix: Drop foo." in out
+    assert fake.flushes > 0  # callbacks were asked for while their flow was waiting
+    doc = json.loads((tmp_path / "c" / "certificate.json").read_text(encoding="utf-8"))
+    assert doc["mode"] == "live" and doc["window"]["first_entry"] == 2
+    assert [m["mistake"] for m in doc["mistakes"]] == ["params.unknown"]
+
+
+def test_live_mode_fails_a_flow_not_shown_within_its_wait(tmp_path, capsys):
+    with FakeAdmin() as fake:
+        started = time.monotonic()
+        code = certify(fake, tmp_path / "c", "--wait", "0.2")
+    out = capsys.readouterr().out
+    assert code == 1 and time.monotonic() - started < 30
+    assert "not shown within 0.2 s" in out
+    doc = json.loads((tmp_path / "c" / "certificate.json").read_text(encoding="utf-8"))
+    assert {f["verdict"] for f in doc["flows"] if not f["optional"] and f["verdict"] != "not_selected"} == {"failed"}
+    assert any("flow browse-products" in r for r in doc["reasons"])
+
+
+# ---------------------------------------------------------------- an OTA of its own, against the real mock
+
+class OtaClient:
+    """An integrator's client written from the manual alone (not the project's protocol code), with
+    switchable mistakes: lower-case hex sign, plaintext mobile, no senderid."""
+
+    def __init__(self, base: str, user: str, password: str, key: str, pay_password: str, *,
+                 lower_hex: bool = False, plain_mobile: bool = False, senderid: bool = True, retry: bool = False, tag: str = "OTA"):
+        self.tag = tag  # this client's order numbers (senderid) start with it
+        self.base, self.user, self.password, self.key, self.pay_password = base, user, password, key, pay_password
+        self.lower_hex, self.plain_mobile, self.senderid, self.retry = lower_hex, plain_mobile, senderid, retry
+        self.http = httpx.Client(timeout=10)
+        self.seq = 0
+
+    def des(self, text: str) -> str:
+        key = (self.key + "0" * 24)[:24].encode("utf-8")
+        return base64.b64encode(DES3.new(key, DES3.MODE_ECB).encrypt(pad(text.encode("utf-8"), 8))).decode()
+
+    def pwd(self, secret: str) -> str:
+        return self.des(hashlib.md5(secret.encode("utf-8")).hexdigest().upper())
+
+    def call(self, page: str, params: dict[str, str], *, user_name: str = "User") -> ET.Element:
+        pairs = {user_name: self.user, "password": self.pwd(self.password), **params}
+        text = "&".join(f"{k.lower()}={v}" for k, v in sorted(pairs.items(), key=lambda kv: kv[0].lower()) if v != "")
+        digest = hashlib.md5((text + self.key).encode("utf-8")).hexdigest()
+        pairs["sign"] = digest if self.lower_hex else digest.upper()
+        return ET.fromstring(self.http.get(f"{self.base}/{page}", params=pairs).content)
+
+    def book(self, day: str, idno: str, name: str) -> str | None:
+        self.seq += 1
+        mobile = "13800138000"
+        params = {"Order_list": "P1003|1", "Mobile": mobile if self.plain_mobile else self.des(mobile),
+                  "ID": self.des(idno), "SXRQ": self.des(day), "timespanindex": "-1",
+                  "Memo": self.des(f"{idno}^{name}^{mobile}^1^1")}
+        if self.senderid:
+            params["senderid"] = f"{self.tag}-{day}-{self.seq}"
+        root = self.call("OrderProducts.aspx", params, user_name="user")
+        if self.retry:  # as after a lost answer: the same booking sent again
+            root = self.call("OrderProducts.aspx", params, user_name="user")
+        return root.findtext("Item/orderid") if root.findtext("retcode") == "0" else None
+
+    def pay_and_cancel(self, orderid: str) -> None:
+        self.call("UseAccountToPayByPwd.aspx", {"Order_id": orderid, "money": "120.00",
+                                                "Smscode": self.pwd(self.pay_password), "smsModel": "0"}, user_name="user")
+        self.call("CancelOrder.aspx", {"Order_id": orderid})
+
+    def run(self, callback_url: str) -> None:
+        """Every flow of the default plan for an OTA paying by deposit."""
+        self.call("SetAgentParameters.aspx", {"responseaddr": callback_url, "sendofficiallysnotify": "1"}, user_name="user")
+        self.call("GetProducts.aspx", {})
+        self.call("GetProductsInventory.aspx", {"StartDate": "20261125", "EndDate": "20261130"})
+        for day, idno, name in (("20261201", "110101199003071234", "张三"), ("20261122", "110101199105082345", "李四")):
+            orderid = self.book(day, idno, name)
+            if orderid:
+                self.call("QueryOrder.aspx", {"order_id": orderid}, user_name="user")
+                self.pay_and_cancel(orderid)  # 10 days ahead: free; tomorrow: inside the fee band
+
+
+def _delivered(live) -> None:
+    """Wait until the mock has delivered every callback it queued (its background loop sends them)."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        queue = httpx.get(f"{live.admin_url}/callbacks", headers={"X-Admin-Token": live.token}).json()
+        if all(item["state"] != "pending" for item in queue):
+            return
+        time.sleep(0.2)
+
+
+def _certify_live(live, out: Path, *extra: str) -> int:
+    return main(["certify-ota", "--mock", live.base_url, "--admin-token", live.token, "--agent", DEMO.user,
+                 "--pay-types", "deposit", "--report", str(out), *extra])
+
+
+def _client(live, **mistakes) -> OtaClient:
+    return OtaClient(live.base_url, DEMO.user, DEMO.password, DEMO.key, DEMO.pay_password, **mistakes)
+
+
+def test_a_sloppy_ota_is_not_certified_and_each_mistake_is_named_with_its_fix(spec, tmp_path, capsys):
+    with live_mock(spec, certify=True) as live, Receiver(spec.profile(), DEMO.key) as rx:
+        _client(live, lower_hex=True, plain_mobile=True, senderid=False).run(f"http://127.0.0.1:{rx.port}")
+        _delivered(live)
+        code = _certify_live(live, tmp_path / "c", "--no-wait")
+    out = capsys.readouterr().out
+    assert code == 1, out
+    doc = json.loads((tmp_path / "c" / "certificate.json").read_text(encoding="utf-8"))
+    assert doc["verdict"] == "not certified"
+    mistakes = {m["mistake"]: m for m in doc["mistakes"]}
+    assert set(mistakes) == {"sign.lower-hex", "encryption.plaintext"}
+    assert mistakes["encryption.plaintext"]["severity"] == "error" and mistakes["encryption.plaintext"]["params"] == ["Mobile"]
+    assert mistakes["sign.lower-hex"]["count"] == doc["window"]["entries"]  # every request was signed so
+    flows = {f["id"]: f for f in doc["flows"]}
+    for failed in ("book-real-name", "book-with-senderid", "pay-deposit", "cancel-free", "cancel-with-fee",
+                   "query-order", "callback-order-changed"):
+        assert flows[failed]["verdict"] == "failed", failed
+    assert flows["browse-products"]["verdict"] == "passed"  # a warning does not spoil a flow
+    assert "retcode -1501" in flows["book-real-name"]["message"]
+    assert any("encryption.plaintext" in r for r in doc["reasons"])
+    html = (tmp_path / "c" / "index.html").read_text(encoding="utf-8")
+    for m in mistakes.values():
+        assert m["mistake"] in html and m["hint"].split()[0] in html and m["clause"] in html
+    assert f"fix: {mistakes['encryption.plaintext']['hint']}" in out
+    assert main(["verify-certificate", str(tmp_path / "c")]) == 0
+
+
+def test_a_booking_retried_without_senderid_is_named(spec, tmp_path):
+    with live_mock(spec, certify=True) as live, Receiver(spec.profile(), DEMO.key) as rx:
+        _client(live, senderid=False, retry=True).run(f"http://127.0.0.1:{rx.port}")
+        code = _certify_live(live, tmp_path / "c", "--no-wait")
+    doc = json.loads((tmp_path / "c" / "certificate.json").read_text(encoding="utf-8"))
+    assert code == 1 and [m["mistake"] for m in doc["mistakes"]] == ["booking.repeat-without-senderid"]
+    assert doc["mistakes"][0]["count"] == 2 and doc["mistakes"][0]["hint"]
+    failed = {f["id"] for f in doc["flows"] if f["verdict"] == "failed"}
+    assert {"book-with-senderid", "callback-order-changed"} <= failed and "browse-products" not in failed
+
+
+def test_the_same_ota_fixed_is_certified(spec, tmp_path, capsys):
+    with live_mock(spec, certify=True) as live, Receiver(spec.profile(), DEMO.key) as rx:
+        _client(live, retry=True).run(f"http://127.0.0.1:{rx.port}")
+        _delivered(live)
+        code = _certify_live(live, tmp_path / "c", "--no-wait")
+    out = capsys.readouterr().out
+    assert code == 0, out
+    doc = json.loads((tmp_path / "c" / "certificate.json").read_text(encoding="utf-8"))
+    assert doc["verdict"] == "certified" and doc["mistakes"] == []
+    flows = {f["id"]: f for f in doc["flows"]}
+    assert flows["cancel-with-fee"]["verdict"] == "passed" and flows["cancel-free"]["verdict"] == "passed"
+    assert flows["callback-order-changed"]["steps"][0]["evidence"][0]["attempts"][0]["retcode"] == "0"
+    assert "CERTIFIED" in (tmp_path / "c" / "index.html").read_text(encoding="utf-8")
+
+
+def test_live_mode_waits_while_the_ota_works(spec, tmp_path, capsys):
+    code: dict[str, int] = {}
+    seen = ""
+    with live_mock(spec, certify=True) as live, Receiver(spec.profile(), DEMO.key) as rx:
+        _client(live, lower_hex=True).run(f"http://127.0.0.1:{rx.port}")  # before the run: not judged
+        runner = threading.Thread(target=lambda: code.update(rc=_certify_live(live, tmp_path / "c", "--wait", "30")))
+        runner.start()
+        deadline = time.monotonic() + 30
+        while "Flow 1/" not in seen and time.monotonic() < deadline:
+            time.sleep(0.1)
+            seen += capsys.readouterr().out
+        _client(live, tag="OTA2").run(f"http://127.0.0.1:{rx.port}")
+        runner.join(120)
+    final = capsys.readouterr()
+    seen += final.out
+    assert code["rc"] == 0, seen + final.err
+    assert "Flow 1/9 — browse products" in seen and "Flow 5/9 — pay by deposit" in seen
+    doc = json.loads((tmp_path / "c" / "certificate.json").read_text(encoding="utf-8"))
+    assert doc["mode"] == "live" and doc["mistakes"] == [] and doc["verdict"] == "certified"
+
+
+@pytest.mark.parametrize("faults,certified", [(frozenset(), True), (frozenset({"accept-bad-sign"}), False)])
+def test_callback_pages_are_certified_along(spec, tmp_path, capsys, faults, certified):
+    from test_callback_pages import CallbackPage  # an OTA's callback folder, correct unless faulted
+
+    with live_mock(spec, certify=True) as live, CallbackPage(spec, DEMO, faults) as page:
+        _client(live).run(page.url)
+        _delivered(live)
+        code = _certify_live(live, tmp_path / "c", "--no-wait", "--callback-url", page.url,
+                             "--password", DEMO.password, "--key", DEMO.key)
+    out = capsys.readouterr().out
+    doc = json.loads((tmp_path / "c" / "certificate.json").read_text(encoding="utf-8"))
+    assert (code == 0) == certified and (doc["verdict"] == "certified") == certified, out
+    assert doc["callback_url"] == page.url and len(doc["callback_pages"]) >= 4
+    failed = [c["id"] for c in doc["callback_pages"] if c["verdict"] == "failed"]
+    known = {c["params"]["orderid"] for f in doc["flows"] for s in f["steps"] for c in s["evidence"] if "callback" in c}
+    assert any(o in n for c in doc["callback_pages"] for n in c["notes"] for o in known)  # the OTA's own orders
+    if certified:
+        assert failed == []
+    else:
+        assert failed and all(i.startswith("callback-page.bad-sign.") for i in failed)
+        assert any(r.startswith(f"callback page check {failed[0]} failed") for r in doc["reasons"])
+        assert failed[0] in (tmp_path / "c" / "index.html").read_text(encoding="utf-8")
+
+
+def test_callback_url_without_credentials_is_a_usage_error(tmp_path, capsys):
+    code = main(["certify-ota", "--mock", "http://127.0.0.1:9", "--admin-token", "t", "--agent", AGENT,
+                 "--callback-url", "http://127.0.0.1:9/notify", "--no-wait", "--report", str(tmp_path / "r")])
+    assert code == 2 and "--password and --key" in capsys.readouterr().err
