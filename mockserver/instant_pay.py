@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from spec import crypto
 from spec.errors import EncryptionError, StateError, YbxError
-from spec.fees import quote, scenic_reference
+from spec.fees import quote
 from spec.model import FeeItem
 from spec.signing import verify_request_sign
 
@@ -153,7 +153,7 @@ def fee_item(mock: Mock, product_id: str, price: Decimal, order: sqlite3.Row, at
     product = mock.world.product(product_id)
     if product is None or not mock.world.supplier.feemode:
         return None
-    reference = scenic_reference(machine.effect_date(order), mock.profile.fee_bands)
+    reference = machine.fee_reference(mock, order)  # the scene start for theater orders (rule h)
     return quote(product.feeitems, money(price), reference, at, mock.profile.fee_bands).item
 
 

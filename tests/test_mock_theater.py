@@ -15,6 +15,7 @@ import pytest
 from mockkit import DEMO, OTHER, START, make_mock
 from starlette.testclient import TestClient
 
+from mockserver import instant_pay
 from mockserver.app import create_app
 from mockserver.context import Mock
 from mockserver.server import Settings, build_theater_mock, theater_db
@@ -433,6 +434,26 @@ def test_cancel_fee_counts_hours_before_the_scene_start(stage):
         assert stage.order(orderid).text("Item/totalfees") == f"{oracle:.2f}"
         fees[hours] = charged
     assert fees[3] > fees[30] > 0
+
+
+
+def test_refund_record_basis_is_the_feeitem_against_the_scene_start(stage):
+    """The calculation basis of a theater refund record (instant_pay.fee_item) is the feeitem rule (h)
+    picks against the scene start: 30 h ahead that is the 48 h item, where the scenic reference (00:00
+    of the show day, 10.5 h ahead) would give the 24 h one."""
+    day, scene = "20261125", stage.mock.world.stage.scene("S101")
+    start = scene.starts_at(datetime.strptime(day, "%Y%m%d").date(), stage.mock.tz)
+    product = stage.mock.world.product("TP02")
+    bands = stage.mock.profile.fee_bands
+    env = stage.book("S101", day, "TP02|1", "A2-5-1")
+    assert env.retcode == "0", env.retmsg
+    with stage.mock.store.reading() as db:
+        order = db.execute("SELECT * FROM orders WHERE orderid=?", (env.text("Item/orderid"),)).fetchone()
+    at = start - timedelta(hours=30)
+    item = instant_pay.fee_item(stage.mock, "TP02", product.price, order, at)
+    scenic = quote(product.feeitems, product.price, scenic_reference(start.date(), bands), at, bands).item
+    assert item == quote(product.feeitems, product.price, start, at, bands).item
+    assert (item.unit, item.unitcount, scenic.unitcount) == ("H", 48, 24)
 
 
 # ------------------------------------------------------------------ modes, serving
