@@ -1,3 +1,3 @@
 """Check modules; importing this package registers them all."""
 
-from . import callbacks, fees, idempotency, protocol, robustness, schema, state  # noqa: F401
+from . import callbacks, fees, idempotency, protocol, rest, robustness, schema, state  # noqa: F401
