@@ -309,13 +309,13 @@ class Judge:
                 "payment_types": list(flow.payment_types), "optional": flow.optional}
         if not flow.selected(pay_types):
             return {**head, "verdict": "not_selected", "steps": [],
-                    "message": f"not selected: the OTA does not use {'/'.join(flow.payment_types)}"}
+                    "message": f"the OTA does not use {'/'.join(flow.payment_types)}"}
         steps = [self.step(flow, s) for s in flow.steps]
         bad = [s for s in steps if s["verdict"] != "passed"]
         if not bad:
             verdict, message = "passed", "; ".join(s["message"] for s in steps)
         elif flow.optional and all(s["verdict"] == "not_shown" for s in bad):
-            verdict, message = "not_shown", "optional, not shown"
+            verdict, message = "not_shown", "optional; not shown in this run"
         else:
             verdict = "failed"
             message = "; ".join(f"{s['label']}: {s['message']}" for s in bad)
