@@ -29,7 +29,7 @@ _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 DATA_DIR = Path(__file__).parent / "data"
 SCHEMA_DIR = Path(__file__).parent / "schema"
 TABLES = ("order_status", "ticket_status", "payment_types", "transitions", "fees",
-          "refund_modes", "formats", "callbacks", "gaps", "mistakes")
+          "refund_modes", "formats", "callbacks", "gaps", "mistakes", "seat_status")
 
 
 @dataclass(frozen=True)
@@ -282,6 +282,17 @@ def _xref_problems(raw: RawSpec) -> list[Problem]:
         for pg in ts.get("used_by", []):
             if pg not in pages:
                 add("tables/ticket_status.yaml", f"statuses[{i}].used_by", f"unknown page {pg!r}")
+    seat_view = pages.get("QuerySeatsState.aspx")
+    shown = {v for top in (seat_view or {}).get("response", []) for c in top.get("children", [])
+             if c.get("name") == "SeatState" for v in c.get("values", [])}
+    for i, ss in enumerate(t["seat_status"]["statuses"]):
+        for code in ss.get("held_by", []):
+            if not known_status(code):
+                add("tables/seat_status.yaml", f"statuses[{i}].held_by", f"unknown order status {code!r}")
+        if seat_view is not None and ss["code"] not in shown:
+            add("tables/seat_status.yaml", f"statuses[{i}].code", f"{ss['code']!r} is not a SeatState of QuerySeatsState.aspx")
+    if sum(1 for ss in t["seat_status"]["statuses"] if ss.get("free")) != 1:
+        add("tables/seat_status.yaml", "statuses", "exactly one state must be free: true")
     for i, s in enumerate(t["fees"]["situations"]):
         for pt in s["payment_types"]:
             if pt not in ptypes:
@@ -530,6 +541,10 @@ def build(raw: RawSpec) -> m.Spec:
             m.TicketStatus(s["code"], s["name_zh"], s["name_en"], s["since"], _t(s.get("used_by")),
                            _s(s.get("note_en")), s.get("line"))
             for s in t["ticket_status"]["statuses"]
+        ),
+        seat_statuses=tuple(
+            m.SeatStatus(s["code"], s["name_zh"], s["name_en"], _t(s.get("held_by")), bool(s.get("free")), s.get("line"))
+            for s in t["seat_status"]["statuses"]
         ),
         payment_types=tuple(
             m.PaymentType(p["id"], _s(p.get("code", p["id"])), p["name_zh"], p["name_en"], p.get("account"),

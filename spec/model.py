@@ -247,6 +247,18 @@ class TicketStatus:
 
 
 @dataclass(frozen=True)
+class SeatStatus:
+    """A SeatState value (4.2.21 座位状态说明): the order statuses whose seats show it, or free."""
+
+    code: str
+    name_zh: str
+    name_en: str
+    held_by: tuple[str, ...]  # order statuses holding a seat in this state
+    free: bool  # the state a seat can be booked from
+    line: int | None
+
+
+@dataclass(frozen=True)
 class PaymentType:
     id: str
     code: str
@@ -542,6 +554,7 @@ class Spec:
     errors: tuple[ErrorEntry, ...]
     initial_status: str = "new"
     mistakes: tuple[Mistake, ...] = ()
+    seat_statuses: tuple[SeatStatus, ...] = ()
     _index: dict[str, Page] = field(hash=False, compare=False, repr=False, default_factory=dict)
 
     def page(self, name: str) -> Page:

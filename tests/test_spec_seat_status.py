@@ -1,0 +1,36 @@
+"""The seat-state table (tables/seat_status.yaml): every line it cites is the manual's legend entry
+for that state, the states are those QuerySeatsState.aspx answers, and the order statuses that hold
+seats are the ones gap queryseatsstate-s-vs-order-states names."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import SEEDS
+
+MANUAL = SEEDS / "000_99959f91876fab7c.txt"
+
+
+@pytest.mark.skipif(not MANUAL.exists(), reason="seeds not beside the repo")
+def test_each_state_cites_its_legend_line(spec):
+    lines = MANUAL.read_text(encoding="utf-8").splitlines()
+    assert spec.seat_statuses
+    for status in spec.seat_statuses:
+        assert lines[status.line - 1].strip().rstrip("；。") == f"‘{status.code}’{status.name_zh}", status
+
+
+def test_states_are_the_seat_view_values(spec):
+    element = next(c for top in spec.page("QuerySeatsState.aspx").response for c in top.children if c.name == "SeatState")
+    assert {s.code for s in spec.seat_statuses} == set(element.values)
+    assert [s.code for s in spec.seat_statuses if s.free] == ["1"]
+
+
+def test_holding_statuses_follow_the_gap(spec):
+    gap = next(g for g in spec.gaps if g.id == "queryseatsstate-s-vs-order-states")
+    held = {s.code: s.held_by for s in spec.seat_statuses if s.held_by}
+    assert set(held) == {"S", "B"}
+    assert held["S"] == (spec.order_status("0").code,)
+    for code in held["B"]:
+        assert code in gap.choice_en
+    # an order ends without delivery (closed, refunded): its seats are free again
+    assert not {"4", "B"} & {c for codes in held.values() for c in codes}
