@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 from enum import IntEnum
 from pathlib import Path
 from typing import Any, Callable, Mapping, TextIO
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -177,10 +178,12 @@ class Window:
                            and (since is None or (_when(d.event_at, self.local) or since) >= since)]
 
     def order(self, orderid: str) -> Mapping[str, Any] | None:
+        """The supplier's record of one of the agent's orders (another agent's is as good as none)."""
         try:
-            return dict(self.admin.get_json(f"/orders/{orderid}"))
+            order = dict(self.admin.get_json(f"/orders/{quote(orderid, safe='')}"))
         except DriverError:
             return None
+        return order if order.get("agent", self.agent) == self.agent else None
 
 
 def _when(text: str, local: tzinfo = timezone.utc) -> datetime | None:
@@ -218,16 +221,15 @@ def _order_miss(cond: OrderCondition, entry: Entry, orders: Callable[[str], Mapp
 
 
 def _miss(m: RequestMatcher, entry: Entry, orders: Callable[[str], Mapping[str, Any] | None]) -> str | None:
-    """None when `entry` (on one of the matcher's pages) matches, else why not."""
+    """None when `entry` (on one of the matcher's pages) matches, else every reason why not."""
+    reasons = []
     if m.retcode is not None and entry.retcode != m.retcode:
-        return f"answered retcode {entry.retcode} {entry.retmsg or ''}".rstrip()
-    for cond in m.values:
-        why = cond.test(entry.values)
-        if why:
-            return why
-    if m.order is not None:
-        return _order_miss(m.order, entry, orders)
-    return None
+        reasons.append(f"answered retcode {entry.retcode} {entry.retmsg or ''}".rstrip())
+    reasons += [why for cond in m.values if (why := cond.test(entry.values))]
+    if not reasons and m.order is not None:  # the order is looked up only for an otherwise matching request
+        why = _order_miss(m.order, entry, orders)
+        reasons += [why] if why else []
+    return "; ".join(reasons) or None
 
 
 def _on_page(m: RequestMatcher, entry: Entry, spec: Spec) -> bool:

@@ -280,6 +280,15 @@ def test_a_flow_shown_only_with_mistakes_or_not_at_all_fails(tmp_path):
     assert flows["cancel-free"]["verdict"] == "passed"
 
 
+def test_only_the_agents_own_orders_count(tmp_path):
+    with FakeAdmin() as fake:
+        clean_run(fake)
+        fake.orders["A2"]["agent"] = "other-ota"  # the fee-charged cancellation names someone else's order
+        assert certify(fake, tmp_path / "c", "--no-wait") == 1
+    flows = {f["id"]: f for f in json.loads((tmp_path / "c" / "certificate.json").read_text(encoding="utf-8"))["flows"]}
+    assert flows["cancel-with-fee"]["verdict"] == "failed" and "has no order A2" in flows["cancel-with-fee"]["message"]
+
+
 def test_verify_certificate_detects_an_edited_certificate(tmp_path, capsys):
     with FakeAdmin() as fake:
         fake.add("GetProducts.aspx", findings=[LOWER_HEX])
@@ -437,6 +446,7 @@ def test_a_sloppy_ota_is_not_certified_and_each_mistake_is_named_with_its_fix(sp
         assert flows[failed]["verdict"] == "failed", failed
     assert flows["browse-products"]["verdict"] == "passed"  # a warning does not spoil a flow
     assert "retcode -1501" in flows["book-real-name"]["message"]
+    assert "senderid missing" in flows["book-with-senderid"]["message"]  # every reason of a near miss is given
     assert any("encryption.plaintext" in r for r in doc["reasons"])
     html = (tmp_path / "c" / "index.html").read_text(encoding="utf-8")
     for m in mistakes.values():
