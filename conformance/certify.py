@@ -173,6 +173,8 @@ class Window:
         if flush:
             self.admin.flush_callbacks()
         since = _when(self.since, self.local) if self.since else None
+        if since is not None:  # outbox stamps have whole seconds: keep the second `since` falls in
+            since = since.replace(microsecond=0)
         items = [Delivery.from_json(d) for d in self.admin.get_json("/callbacks")]
         self.deliveries = [d for d in items if d.agent == self.agent and d.id > self.callbacks_after
                            and (since is None or (_when(d.event_at, self.local) or since) >= since)]

@@ -96,6 +96,19 @@ def test_a_plan_file_given_on_the_command_line_is_validated(spec, tmp_path, caps
     assert code == 2 and "NoSuchPage.aspx" in capsys.readouterr().err
 
 
+def test_each_value_condition_can_fail(spec):
+    from conformance.plan import ValueCondition
+
+    memo = spec and next(f for f in spec.formats if f.id == "memo_records").pattern
+    cases = [(ValueCondition("senderid", present=True), {"SenderID": "x"}, {"senderid": ""}),
+             (ValueCondition("senderid", present=False), {}, {"senderid": "x"}),
+             (ValueCondition("smsModel", equals="0"), {"smsModel": "0"}, {"smsModel": "1"}),
+             (ValueCondition("Mobile", matches=r"^1\d{10}$"), {"Mobile": "13800138000"}, {"Mobile": "abc"}),
+             (ValueCondition("Memo", format="memo_records", format_pattern=memo), {"Memo": MEMO}, {"Memo": "张三"})]
+    for cond, good, bad in cases:
+        assert cond.test(good) is None and cond.test(bad), cond
+
+
 # ---------------------------------------------------------------- a fake journal (the admin API contract)
 
 @dataclass
@@ -287,6 +300,32 @@ def test_only_the_agents_own_orders_count(tmp_path):
         assert certify(fake, tmp_path / "c", "--no-wait") == 1
     flows = {f["id"]: f for f in json.loads((tmp_path / "c" / "certificate.json").read_text(encoding="utf-8"))["flows"]}
     assert flows["cancel-with-fee"]["verdict"] == "failed" and "has no order A2" in flows["cancel-with-fee"]["message"]
+
+
+def test_order_conditions_and_a_wrongly_shown_optional_flow_fail(tmp_path):
+    with FakeAdmin() as fake:
+        clean_run(fake)
+        fake.orders["A1"]["pay_type"] = ""  # closed before it was paid: no proof of the free band
+        fake.orders["A2"]["status"] = "2"  # still authorised: not cancelled
+        fake.callbacks.append({**fake.callbacks[0], "id": 2, "page": "Notify_Checked.aspx",
+                               "attempts_log": [{"at": "20261121100002", "url": "http://x/cb", "http_status": 500,
+                                                 "retcode": "", "error": "HTTP 500", "duration_ms": 2}]})
+        assert certify(fake, tmp_path / "c", "--no-wait") == 1
+    doc = json.loads((tmp_path / "c" / "certificate.json").read_text(encoding="utf-8"))
+    flows = {f["id"]: f for f in doc["flows"]}
+    whys = {f: [e["why"] for e in flows[f]["steps"][0]["evidence"]] for f in ("cancel-free", "cancel-with-fee")}
+    assert flows["cancel-free"]["verdict"] == "failed" and flows["cancel-with-fee"]["verdict"] == "failed"
+    assert "order A1 was paid by nothing, not deposit/rebate" in whys["cancel-free"]
+    assert "order A2 is in status 2, not 4" in whys["cancel-with-fee"]
+    assert flows["callback-checked"]["verdict"] == "failed" and "HTTP 500" in flows["callback-checked"]["message"]
+    assert any(r.startswith("flow callback-checked") for r in doc["reasons"])
+
+
+def test_unknown_pay_types_are_a_usage_error(tmp_path, capsys):
+    with FakeAdmin() as fake:
+        code = main(["certify-ota", "--mock", fake.url, "--admin-token", TOKEN, "--agent", AGENT,
+                     "--pay-types", "deposit,cash", "--no-wait", "--report", str(tmp_path / "c")])
+    assert code == 2 and "unknown payment types: cash" in capsys.readouterr().err
 
 
 def test_verify_certificate_detects_an_edited_certificate(tmp_path, capsys):
@@ -530,3 +569,16 @@ def test_callback_url_without_credentials_is_a_usage_error(tmp_path, capsys):
     code = main(["certify-ota", "--mock", "http://127.0.0.1:9", "--admin-token", "t", "--agent", AGENT,
                  "--callback-url", "http://127.0.0.1:9/notify", "--no-wait", "--report", str(tmp_path / "r")])
     assert code == 2 and "--password and --key" in capsys.readouterr().err
+
+
+def test_since_judges_only_what_came_after(spec, tmp_path):
+    with live_mock(spec, certify=True) as live, Receiver(spec.profile(), DEMO.key) as rx:
+        _client(live, plain_mobile=True).run(f"http://127.0.0.1:{rx.port}")
+        since = httpx.get(f"{live.admin_url}/clock", headers={"X-Admin-Token": live.token}).json()["now"]
+        time.sleep(0.05)
+        _client(live, tag="OTA2").run(f"http://127.0.0.1:{rx.port}")
+        _delivered(live)
+        assert _certify_live(live, tmp_path / "all", "--no-wait") == 1  # the plaintext mobile counts
+        assert _certify_live(live, tmp_path / "later", "--no-wait", "--since", since) == 0
+    doc = json.loads((tmp_path / "later" / "certificate.json").read_text(encoding="utf-8"))
+    assert doc["window"]["since"] == since and doc["mistakes"] == []
