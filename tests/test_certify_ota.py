@@ -99,7 +99,7 @@ def test_a_plan_file_given_on_the_command_line_is_validated(spec, tmp_path, caps
 def test_each_value_condition_can_fail(spec):
     from conformance.plan import ValueCondition
 
-    memo = spec and next(f for f in spec.formats if f.id == "memo_records").pattern
+    memo = next(f for f in spec.formats if f.id == "memo_records").pattern
     cases = [(ValueCondition("senderid", present=True), {"SenderID": "x"}, {"senderid": ""}),
              (ValueCondition("senderid", present=False), {}, {"senderid": "x"}),
              (ValueCondition("smsModel", equals="0"), {"smsModel": "0"}, {"smsModel": "1"}),
