@@ -44,21 +44,24 @@ class MockProcess:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def admin(self, method: str, path: str, json: Mapping[str, Any] | None = None) -> Any:
-        r = self.client.request(method, f"{self.base_url}/_admin{path}", json=json, headers={"X-Admin-Token": self.token})
+    def admin(self, method: str, path: str, json: Mapping[str, Any] | None = None, *, supplier: str = "") -> Any:
+        """The admin API of the scenic supplier, or with supplier="/theater" of the theater one."""
+        r = self.client.request(method, f"{self.base_url}{supplier}/_admin{path}", json=json,
+                                headers={"X-Admin-Token": self.token})
         r.raise_for_status()
         return r.json()
 
     def call(self, page: str, values: Mapping[str, str], creds: Credentials, *, post: bool = False,
-             client: httpx.Client | None = None) -> wire.Envelope:
-        """One signed, encrypted request as an integrator sends it; the verified envelope back."""
+             client: httpx.Client | None = None, supplier: str = "") -> wire.Envelope:
+        """One signed, encrypted request as an integrator sends it; the verified envelope back.
+        `supplier="/theater"` talks to the theater supplier."""
         p = self.spec.page(page)
         pairs = encode_request(p, dict(values), creds, self.spec.profile())
         http = client or self.client
         if post:
-            r = http.post(f"{self.base_url}/POST/{p.page}", data=dict(pairs))
+            r = http.post(f"{self.base_url}{supplier}/POST/{p.page}", data=dict(pairs))
         else:
-            r = http.get(f"{self.base_url}/{p.page}", params=pairs)
+            r = http.get(f"{self.base_url}{supplier}/{p.page}", params=pairs)
         if r.status_code != 200:
             raise AssertionError(f"{p.page}: HTTP {r.status_code}: {r.text[:300]}")
         env = wire.parse(r.content, self.spec.profile().response)

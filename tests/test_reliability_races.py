@@ -1,6 +1,7 @@
 """Races on a live `ybx-mock serve` (one worker, and two workers on one SQLite database): many
-agents at once for the last ticket of a finite-stock product, and many copies of one booking
-with the same integrator order number (XCDDH on the book-and-pay page, senderid on OrderProducts).
+agents at once for the last ticket of a finite-stock product, for the last seat of a theater show
+(with and without naming the seat), and many copies of one booking with the same integrator order
+number (XCDDH on the book-and-pay page, senderid on OrderProducts).
 Exactly one wins each race, the losers get the manual's refusal, and the stored state agrees.
 The same judges, run against the mock with its `oversell` and `duplicate-order-on-repeat`
 faults, report the broken rule."""
@@ -18,9 +19,12 @@ import httpx
 import pytest
 
 from mockkit import DEMO, OTHER
+from mockserver.server import DEFAULT_THEATER_WORLD
+from mockserver.stage import FREE
 from mockserver.world import load_world
 from procmock import MockProcess, rows, serving
 from spec import wire
+from spec.errors import BusinessError, resolve
 from spec.model import Spec
 from spec.protocol import Credentials
 
@@ -30,6 +34,9 @@ FINITE = "P1004"  # its finite-stock product
 PLAIN = "P1001"
 BOOK, BOOK_AND_PAY = "OrderProducts.aspx", "OrderAndPayWithYDJ.aspx"
 CONTENDERS = 12  # half DEMO, half OTHER
+THEATER = "/theater"  # where `ybx-mock serve` serves the theater supplier
+STAGE = load_world(DEFAULT_THEATER_WORLD).stage
+SHOW, SHOW_PRODUCT, BOOK_SHOW = "S101", "TP03", "OrderProducts2.aspx"
 
 
 @dataclass(frozen=True)
@@ -41,7 +48,7 @@ class Answer:
     orderid: str
 
 
-def race(m: MockProcess, jobs: list[tuple[Credentials, str, dict[str, str]]]) -> list[Answer]:
+def race(m: MockProcess, jobs: list[tuple[Credentials, str, dict[str, str]]], supplier: str = "") -> list[Answer]:
     """Send every job at the same instant, one connection per thread; the answers in job order."""
     barrier = threading.Barrier(len(jobs))
     answers: list[Answer | None] = [None] * len(jobs)
@@ -53,7 +60,7 @@ def race(m: MockProcess, jobs: list[tuple[Credentials, str, dict[str, str]]]) ->
             client.get(f"{m.base_url}/_admin", headers={"X-Admin-Token": m.token})  # connect before the start line
             barrier.wait(timeout=30)
             try:
-                env = m.call(page, values, creds, client=client)
+                env = m.call(page, values, creds, client=client, supplier=supplier)
             except BaseException as exc:  # noqa: BLE001 - reported below, the race itself must finish
                 errors.append(exc)
                 return
@@ -177,8 +184,81 @@ def same_senderid_race(m: MockProcess, day: str) -> list[str]:
     return same_key_problems(answers, stored)
 
 
+def show_seats(product: str) -> dict[str, list[str]]:
+    """The seats of `product` at the show's theater that booking can take, by area."""
+    theater = STAGE.theater(STAGE.scene(SHOW).theater)
+    return {a.id: [s.id for s in a.seats if s.fixed == FREE] for a in theater.areas if a.product == product}
+
+
+def last_seat_problems(spec: Spec, answers: list[Answer], held: dict[str, list[str]], unseated: int,
+                       seats: int) -> list[str]:
+    """One winner; the losers answered refusals the page's retcodes name (no room left, the seat is
+    taken); no seat held by two open orders; seated plus seat-less tickets never above the seats."""
+    page = spec.page(BOOK_SHOW)
+    heads = {rc.code: [] for rc in page.retcodes}
+    for rc in page.retcodes:
+        heads[rc.code].append(rc.message_zh.split("ex")[0].split("xxxx")[0])
+    problems = []
+    winners = [a for a in answers if a.retcode == "0"]
+    if len(winners) != 1:
+        problems.append(f"{len(winners)} bookings won the last seat: {[(a.agent, a.orderid) for a in winners]}")
+    for a in answers:
+        if a.retcode != "0" and not any(a.retmsg.startswith(h) for h in heads.get(a.retcode, [])):
+            problems.append(f"{a.agent} lost with {a.retcode} {a.retmsg!r}, not a refusal {BOOK_SHOW} lists")
+    doubled = {seat: orders for seat, orders in held.items() if len(orders) > 1}
+    if doubled:
+        problems.append(f"seats sold twice: {doubled}")
+    if len(held) + unseated > seats:
+        problems.append(f"{len(held)} seats held and {unseated} seat-less tickets for {seats} seats")
+    return problems
+
+
+def fill_show(m: MockProcess, day: str) -> tuple[dict[str, str], str, int]:
+    """Book every seat of the show's product but one: (booking values, the last seat, seats in all)."""
+    m.admin("POST", "/clock", {"set": NOW}, supplier=THEATER)
+    areas = show_seats(SHOW_PRODUCT)
+    last = areas[max(areas)][-1]
+    base = {"mobile": "13800138000", "ID": "110101199003071234", "TicketDate": day, "SenceID": SHOW}
+    for ids in areas.values():
+        ids = [i for i in ids if i != last]
+        for start in range(0, len(ids), 10):  # ten tickets at most per order
+            chunk = ids[start:start + 10]
+            env = m.call(BOOK_SHOW, {**base, "Order_list": f"{SHOW_PRODUCT}|{len(chunk)}", "SeatInfo": "|".join(chunk)},
+                         DEMO, supplier=THEATER)
+            assert env.retcode == "0", env.retmsg
+    return base, last, sum(len(ids) for ids in areas.values())
+
+
+def show_state(m: MockProcess, day: str) -> tuple[dict[str, list[str]], int]:
+    """The show's seats held by open orders (seat -> orders), and its open seat-less tickets."""
+    db = m.db.with_name(f"{m.db.stem}.theater{m.db.suffix}")  # the theater supplier's database beside the scenic one
+    held: dict[str, list[str]] = {}
+    for r in rows(db, "SELECT s.seat, s.orderid FROM order_seats s JOIN orders o ON o.orderid=s.orderid "
+                      "JOIN stage_orders g ON g.orderid=o.orderid WHERE o.status!='4' AND g.scene=? AND g.day=?",
+                  (SHOW, day)):
+        held.setdefault(r["seat"], []).append(r["orderid"])
+    unseated = rows(db, "SELECT COALESCE(SUM(i.num), 0) AS n FROM order_items i JOIN orders o ON o.orderid=i.orderid "
+                        "JOIN stage_orders g ON g.orderid=o.orderid WHERE o.status!='4' AND g.scene=? AND g.day=? "
+                        "AND g.seated=0", (SHOW, day))[0]["n"]
+    return held, unseated
+
+
+def last_seat_race(m: MockProcess, day: str) -> list[str]:
+    """Every seat of the show's product but one is booked; half the contenders ask for that seat by
+    its ID, half for a ticket without a seat (gap orderproducts2-seatinfo-optional)."""
+    base, last, total = fill_show(m, day)
+    tag = secrets.token_hex(3)
+    jobs = [((DEMO, OTHER)[i % 2], BOOK_SHOW, {**base, "Order_list": f"{SHOW_PRODUCT}|1", "senderid": f"seat-{tag}-{i}",
+                                               **({"SeatInfo": last} if i % 4 < 2 else {})})
+            for i in range(CONTENDERS)]
+    answers = race(m, jobs, THEATER)
+    held, unseated = show_state(m, day)
+    return last_seat_problems(m.spec, answers, held, unseated, total)
+
+
 RACES: dict[str, tuple[Callable[[MockProcess, str], list[str]], str]] = {
     "last-ticket": (last_ticket_race, "20261201"),
+    "last-seat": (last_seat_race, "20261124"),
     "same-xcddh": (same_xcddh_race, "20261202"),
     "same-senderid": (same_senderid_race, "20261203"),
 }
@@ -206,3 +286,16 @@ def test_the_judges_catch_a_mock_that_oversells_and_duplicates(spec, tmp_path):
             problems = run(m, day)
             assert problems, f"{name}: the judges found nothing wrong with a faulty mock"
 
+
+def test_a_named_seat_is_not_the_room_of_a_seatless_ticket(spec, served):
+    """The order the race above can take at random, made certain: a ticket without a seat takes the
+    last room first, then the last seat named by ID must be refused (the mock sold it twice before)."""
+    day = "20261125"
+    base, last, total = fill_show(served, day)
+    seatless = served.call(BOOK_SHOW, {**base, "Order_list": f"{SHOW_PRODUCT}|1"}, OTHER, supplier=THEATER)
+    named = served.call(BOOK_SHOW, {**base, "Order_list": f"{SHOW_PRODUCT}|1", "SeatInfo": last}, DEMO, supplier=THEATER)
+    no_room = resolve(spec.page(BOOK_SHOW), BusinessError("daily_limit_reached"), spec.profile())
+    assert (seatless.retcode, named.retcode) == ("0", no_room.code), named.retmsg
+    assert named.retmsg.startswith(no_room.message_zh.split("ex")[0])
+    held, unseated = show_state(served, day)
+    assert (len(held), unseated) == (total - 1, 1)

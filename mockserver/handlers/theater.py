@@ -286,7 +286,14 @@ def book_show(mock: Mock, db: sqlite3.Connection, call: Call, request: booking.B
         return order, created
     seats.record(db, order["orderid"], show, show.scene.starts_at(show.day, mock.tz), bool(chosen))
     if chosen:
+        # a named seat may be the room a seat-less booking counts on (gap orderproducts2-seatinfo-optional)
+        products = Counter(stage.area(seat.area).product for _, seat in chosen)
+        room = {p: seats.available(mock, db, stage, show, p) for p in products}
         seats.claim(mock, db, show, order["orderid"], chosen)
+        short = [p for p, n in products.items() if n > room[p]]
+        if short and not mock.fault("oversell"):
+            raise refuse(mock, call, "daily_limit_reached",
+                         detail=f"{short[0]}: the free seats are held for tickets booked without seats")
         # seats must be paid within the seat limit, whatever the agent's payment types (-2008, line 2519)
         limit = machine.stamp(mock.now() + timedelta(minutes=stage.seat_pay_minutes))
         deadline = min(filter(None, (order["pay_deadline"], limit)))
