@@ -11,14 +11,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import httpx
-
 from receiver import free_port
+
 from spec import wire
 from spec.model import Spec
 from spec.protocol import Credentials, encode_request

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from mockkit import DEMO
-from procmock import MockProcess, serving
+from procmock import serving
+
 from spec import wire
 from spec.model import Page, Spec
 from spec.protocol import encode_request

@@ -17,13 +17,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from mockkit import DEMO, OTHER
+from procmock import MockProcess, rows, serving
+
 from mockserver.server import DEFAULT_THEATER_WORLD
 from mockserver.stage import FREE
 from mockserver.world import load_world
-from procmock import MockProcess, rows, serving
-from spec import wire
 from spec.errors import BusinessError, resolve
 from spec.model import Spec
 from spec.protocol import Credentials

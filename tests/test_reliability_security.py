@@ -11,7 +11,7 @@ import ipaddress
 import itertools
 import re
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -19,20 +19,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mockkit import DEMO, OTHER, make_mock, make_ota
+from procmock import serving
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.testclient import TestClient
 
-from mockkit import DEMO, OTHER, make_mock, make_ota
 from mockserver import cli
 from mockserver.app import create_app
 from mockserver.context import Mock
 from mockserver.server import Settings, build_theater_mock
-from procmock import serving
 from spec import crypto, wire
-from spec.errors import GENERIC_FAILURE
 from spec import signing as spec_signing
+from spec.errors import GENERIC_FAILURE
 from spec.model import Page, Param, Retcode, Spec
 from spec.protocol import Credentials, encode_request
 
@@ -77,7 +77,7 @@ def admin_problems(app: Starlette) -> list[str]:
     client = TestClient(app, raise_server_exceptions=False)
     admin = [(m, p) for m, p in endpoints(app.routes) if "/_admin" in p]
     problems = [] if admin else ["no admin routes found"]
-    state = lambda: [client.get(f"{base}/_admin/agents", headers={"X-Admin-Token": TOKEN}).content  # noqa: E731
+    state = lambda: [client.get(f"{base}/_admin/agents", headers={"X-Admin-Token": TOKEN}).content
                      for base in {p.split("/_admin")[0] for _, p in admin}]
     before = state()
     for method, path in admin:
@@ -259,7 +259,7 @@ class Party:
     creds: Credentials = DEMO
     seats: Iterator[int] = field(default_factory=itertools.count)  # pairs of seats handed out for OTHER
 
-    def as_(self, creds: Credentials) -> "Party":
+    def as_(self, creds: Credentials) -> Party:
         return Party(self.mock, self.client, self.prefix, creds, self.seats)
 
     def call(self, page: str, values: dict[str, str]) -> wire.Envelope:
@@ -318,12 +318,12 @@ def snapshot(party: Party, orderid: str, agents: tuple[str, ...] = (DEMO.user, O
     with party.mock.store.reading() as db:
         tables = [t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()
                   if "orderid" in {c[1] for c in db.execute(f"PRAGMA table_info({t})").fetchall()}]
-        about = tuple(tuple(tuple(r) for r in db.execute(f"SELECT * FROM {t} WHERE orderid=?", (orderid,)).fetchall())  # noqa: S608
+        about = tuple(tuple(tuple(r) for r in db.execute(f"SELECT * FROM {t} WHERE orderid=?", (orderid,)).fetchall())
                       for t in sorted(tables))
         marks = ",".join("?" * len(agents))
-        money = tuple(tuple(r) for r in db.execute(f"SELECT * FROM agents WHERE user IN ({marks}) ORDER BY user",  # noqa: S608
+        money = tuple(tuple(r) for r in db.execute(f"SELECT * FROM agents WHERE user IN ({marks}) ORDER BY user",
                                                    agents).fetchall())
-        records = db.execute(f"SELECT COUNT(*) FROM transactions WHERE agent IN ({marks})", agents).fetchone()[0]  # noqa: S608
+        records = db.execute(f"SELECT COUNT(*) FROM transactions WHERE agent IN ({marks})", agents).fetchone()[0]
         return about, money, records
 
 
@@ -379,7 +379,7 @@ def manual_retcode(page: Page, env: wire.Envelope) -> Retcode | None:
     refusal, e.g. gap remaketicket-from-states); placeholders (xxxx, ex, X, [ZJHM]) match anything."""
     for rc in (*page.retcodes, GENERIC_FAILURE):
         pattern = ".*".join(re.escape(part) for part in PLACEHOLDER.split(rc.message_zh))
-        if rc.code == env.retcode and re.fullmatch(pattern, env.retmsg, re.S):
+        if rc.code == env.retcode and re.fullmatch(pattern, env.retmsg, re.DOTALL):
             return rc
     return None
 
