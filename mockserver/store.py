@@ -112,7 +112,10 @@ class Store:
         self._conn.row_factory = sqlite3.Row
         if self.path != ":memory:":
             self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
+            # WAL + NORMAL: a commit is in the WAL file before it returns, so it survives kill -9 and
+            # restarts; only an OS crash or power cut can drop the last commits. FULL added an fsync
+            # to every commit: 60% of a booking's time (bench/RESULTS.md).
+            self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA busy_timeout=30000")
         self._conn.executescript(SCHEMA)
         for sql, _ in _EXTRA_SCHEMAS:
