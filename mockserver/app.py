@@ -97,7 +97,9 @@ def create_app(mock: Mock, *, admin_token: str = "demo-admin", background: bool 
                 raw += _parse(body)
         except ParamError as exc:
             return responses.error(mock, page, exc, None)
-        return await run_in_threadpool(handle, mock, page, request.method, raw, str(request.base_url).rstrip("/"))
+        # answered on the event loop: each step takes the store's one lock anyway, and a thread per request
+        # left threads queueing on that lock (server CPU per QueryOrder -30%, bench/profile_hot.py and RESULTS.md)
+        return handle(mock, page, request.method, raw, str(request.base_url).rstrip("/"))
 
     if certify:  # --certify: every interface request is judged and journalled after it is answered
         endpoint = journal.recording(mock, endpoint)
