@@ -69,8 +69,8 @@ class Settings:
     certify: bool = False  # journal and judge every interface request (mockserver.journal)
 
 
-def seed(store: Store, world: World) -> None:
-    store.seed(world, {a.user: crypto.md5_upper(a.pay_password) for a in world.agents})
+def seed(store: Store, world: World, *, only_if_empty: bool = False) -> bool:
+    return store.seed(world, {a.user: crypto.md5_upper(a.pay_password) for a in world.agents}, only_if_empty=only_if_empty)
 
 
 def build_mock(settings: Settings, spec: Spec | None = None, clock: Clock | None = None) -> Mock:
@@ -80,12 +80,12 @@ def build_mock(settings: Settings, spec: Spec | None = None, clock: Clock | None
     active = fault_registry.validate(list(settings.faults))
     world = load_world(settings.world)
     store = Store(settings.db)
-    if not store.is_seeded():
-        seed(store, world)
+    seed(store, world, only_if_empty=True)
     if clock is None:
         clock = StoreClock(store)
     profile = fault_registry.apply_to_profile(spec.profile(settings.profile), active)
     return Mock(spec=spec, profile=profile, world=world, store=store, clock=clock, faults=active)
+
 
 def theater_db(db: str) -> str:
     """The theater supplier's database beside the scenic one: ybx-mock.db -> ybx-mock.theater.db."""
@@ -104,7 +104,6 @@ def build_theater_mock(settings: Settings, scenic: Mock) -> Mock | None:
     if world.supplier.mode != "theater":
         raise WorldError(f"{settings.theater_world}: the theater world must have supplier.mode theater")
     store = Store(theater_db(settings.db))
-    if not store.is_seeded():
-        seed(store, world)
+    seed(store, world, only_if_empty=True)
     return Mock(spec=scenic.spec, profile=scenic.profile, world=world, store=store, clock=scenic.clock,
                 faults=scenic.faults)

@@ -145,13 +145,13 @@ class Store:
 
     # ------------------------------------------------------------ world seeding
 
-    def is_seeded(self) -> bool:
-        with self.reading() as db:
-            return db.execute("SELECT 1 FROM meta WHERE key='seeded'").fetchone() is not None
-
-    def seed(self, world: World, pay_password_md5: dict[str, str]) -> None:
-        """Replace all state by the world's initial state (used at first start and by reset)."""
+    def seed(self, world: World, pay_password_md5: dict[str, str], *, only_if_empty: bool = False) -> bool:
+        """Replace all state by the world's initial state (used at first start and by reset). With
+        `only_if_empty`, a database already seeded is left alone; the test is inside the write
+        transaction, so two workers starting on a new database cannot both seed it."""
         with self.transaction() as db:
+            if only_if_empty and db.execute("SELECT 1 FROM meta WHERE key='seeded'").fetchone() is not None:
+                return False
             extra = tuple(t for _, tables in _EXTRA_SCHEMAS for t in tables)
             for table in ("agents", "orders", "order_items", "realnames", "stock", "segment_use", "transactions",
                           "sms", "outbox", "deliveries", "meta", *extra):
@@ -163,6 +163,7 @@ class Store:
                 )
             db.execute("INSERT INTO meta VALUES('seeded', ?)", (world.source,))
             db.execute("INSERT INTO meta VALUES('schema', ?)", (SCHEMA_VERSION,))
+        return True
 
     # ------------------------------------------------------------ meta
 

@@ -115,3 +115,24 @@ def test_wait_command(tmp_path):
     down = subprocess.run([sys.executable, "-m", "mockserver.cli", "wait", "--url", "http://127.0.0.1:9",
                            "--timeout", "0.5"], capture_output=True, text=True)
     assert down.returncode == 1 and "no mock answered" in down.stderr
+
+
+def test_a_second_worker_does_not_reseed_a_database_the_first_one_seeded(tmp_path):
+    from mockserver.server import seed
+    from mockserver.store import Store
+    from mockserver.world import load_world
+
+    world = load_world(None)
+    db = str(tmp_path / "w.db")
+    first, second = Store(db), Store(db)
+    try:
+        assert seed(first, world, only_if_empty=True) is True
+        with first.transaction() as conn:
+            conn.execute("UPDATE agents SET deposit='1.00' WHERE user=?", (world.agents[0].user,))
+        assert seed(second, world, only_if_empty=True) is False
+        with second.reading() as conn:
+            assert conn.execute("SELECT deposit FROM agents WHERE user=?", (world.agents[0].user,)).fetchone()[0] == "1.00"
+        assert seed(second, world) is True  # reset still replaces everything
+    finally:
+        first.close()
+        second.close()
