@@ -49,5 +49,22 @@ openapi: $(STAMP)
 xsd: $(STAMP)
 	$(PY) -m spec xsd build/xsd
 
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	@touch $(BENCH_STAMP)
+
+# Every measurement of issue 7 -> bench/RESULTS.md and the README table (about 15 min; BENCH_QUICK=1: 2 min).
+# wrk comes from Debian when missing (as root); uvloop, httptools and granian go to bench/.cache/altsite,
+# used only by the server variants tried, never by the project.
+bench: $(BENCH_STAMP)
+	@command -v wrk >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || apt-get install -y -qq wrk >/dev/null 2>&1 \
+	  || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq wrk >/dev/null 2>&1; } || true
+	@command -v wrk >/dev/null 2>&1 || echo "bench: wrk is not installed; bench/load.py's asyncio client is used"
+	@[ -n "$(BENCH_QUICK)" ] || [ -d bench/.cache/altsite/uvloop ] || $(PY) -m pip install --quiet \
+	  --target bench/.cache/altsite uvloop httptools granian || echo "bench: server variants skipped (no uvloop/granian)"
+	$(PY) bench/run.py
+
 clean:
 	rm -rf $(VENV) build $(DEMO_DIR) .pytest_cache *.egg-info
