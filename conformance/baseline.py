@@ -4,18 +4,27 @@ order ids from fixtures (a fresh order per request, booked through the target)."
 
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
 
 from spec.model import Page, Param
 
 from .context import CheckContext, NotRun
+from .shows import find_show
 
 COMMON = {"sign_type", "service_version", "input_charset", "sign", "sign_key_index", "user", "password"}
 ORDER_LABELS = ("订单号", "订单编号", "定单号", "预定单号", "预订单号", "单号")
+# What the theater pages' labels ask about the show (4.2.3, 4.2.5, 4.2.17-4.2.21, 4.2.48, 4.2.49).
+SHOW_LABELS = {"剧场ID": "theater", "场次ID": "scene", "座位区域ID": "area", "产品ID": "productid",
+               "门票日期": "day", "座位信息": "seat", "金额": "price"}
 
 
 def _value(ctx: CheckContext, page: Page, param: Param, cache: dict[str, str]) -> str:
     label = param.label_zh
+    if page.mode == "theater":
+        found = show_value(ctx, param, cache)
+        if found is not None:
+            return found
     if param.obtained_from:
         return _delivered_code(ctx, ctx.spec.page(param.obtained_from), cache)
     if param.encryption == "md5-upper-3des":
@@ -59,6 +68,24 @@ def _value(ctx: CheckContext, page: Page, param: Param, cache: dict[str, str]) -
     raise NotRun(f"no way to derive a valid {page.page} {param.name} ({label})")
 
 
+def show_value(ctx: CheckContext, param: Param, cache: dict[str, str]) -> str | None:
+    """What a theater page takes about a show: theater, scene, date, product, seat area and seat of a
+    show with free seats, found through the target's own pages (conformance.shows); a booking's
+    amount (one seat) and its own order number. None: not a show parameter."""
+    label = param.label_zh
+    if "接口方" in label:  # the integrator's order number of a book-and-pay call: new for each request
+        return "conf-" + secrets.token_hex(8)
+    key = "order_list" if param.format == "pid_qty_list" else next(
+        (k for mark, k in SHOW_LABELS.items() if mark in label), None)
+    if key is None:
+        return None
+    if "area" not in cache:
+        show = find_show(ctx)
+        cache.update(area=show.area, theater=show.theater, scene=show.scene, day=show.day, productid=show.productid,
+                     order_list=f"{show.productid}|1", price=show.product.get("price", ""), seat=show.seats(1)[0])
+    return cache[key]
+
+
 def _delivered_code(ctx: CheckContext, source: Page, cache: dict[str, str]) -> str:
     """Call the page that sends the code (an SMS) and read it where the driver can see it."""
     ctx.needs("sms")
@@ -89,8 +116,13 @@ def baseline(ctx: CheckContext, page: Page) -> dict[str, str]:
         raise NotRun(f"{page.page} is a {page.mode} page; the target runs in {ctx.mode()} mode")
     cache: dict[str, str] = {}
     _prepare(ctx, page, cache)
-    return {p.name: _value(ctx, page, p, cache) for p in page.params
-            if p.required and p.name.lower() not in COMMON and p.location == "query"}
+    # a theater booking names its seats (4.1.3 line 2267, 用户选择座位) though SeatInfo is optional
+    values = {p.name: _value(ctx, page, p, cache) for p in page.params
+              if (p.required or p.format == "seat_list") and p.name.lower() not in COMMON and p.location == "query"}
+    if "book" in page.behaviour.events and page.mode == "theater":  # book and pay: the account pays
+        for account in page.behaviour.accounts:
+            ctx.fund(account, cache.get("price", ""))
+    return values
 
 
 def accepted(ctx: CheckContext, page: Page, values: dict[str, str]) -> None:

@@ -12,7 +12,7 @@ from spec.model import Spec
 if TYPE_CHECKING:
     from .context import CheckContext
 
-CATEGORIES = ("signature", "encryption", "parameters", "schema", "state", "fees", "callbacks",
+CATEGORIES = ("signature", "encryption", "parameters", "schema", "state", "seats", "fees", "callbacks",
               "idempotency", "isolation", "robustness")
 SEVERITIES = ("critical", "major", "minor")
 

@@ -29,7 +29,14 @@ FAULTS: tuple[Fault, ...] = (
     Fault("duplicate-callback", "2.13", "every callback is delivered twice"),
     Fault("continue-after-failure", "2.13", "a failed callback does not hold back the order's later callbacks"),
     Fault("duplicate-order-on-repeat", "4.2.37 XCDDH, 4.2.4 senderid", "a repeated XCDDH/senderid makes a second order"),
-    Fault("oversell", "4.2.2 inventory", "daily inventory is not checked when booking"),
+    Fault("oversell", "4.2.2 inventory; 4.1.3 seats", "daily inventory is not checked when booking, nor is a chosen "
+          "seat's state (a held or sold seat is booked again)"),
+    Fault("seat-sold-at-booking", "4.2.21 seat states", "seats of a booked (unpaid) order show B (sold) instead of S"),
+    Fault("seat-not-sold", "4.2.21 seat states", "seats of a paid order keep showing S (being booked) instead of B"),
+    Fault("seat-not-released", "4.2.21 seat states", "seats stay held after their order is cancelled, expires or is "
+          "refunded"),
+    Fault("seat-count-unchecked", "4.2.5 seat_count_mismatch", "a booking with fewer seats than tickets is accepted"),
+    Fault("mixed-seat-areas", "4.2.5 multiple_seat_areas", "one booking may take seats of two seat areas"),
     Fault("rest-no-auth", "profile rest_auth", "the REST page answers without Hawk credentials (dwlx/dwid alone name the caller)"),
     Fault("rest-xml-declaration-order", "REST XML (DataContract)", "REST XML answers list members in declaration order, not alphabetically"),
 )

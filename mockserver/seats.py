@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS order_seats(
 
 
 class SeatTaken(BusinessError):
-    """A chosen seat is not free (4.1.3 line 2269); no page lists a retcode for it."""
+    """A chosen seat is not free (4.1.3 line 2269); no page lists a retcode for it (gap orderproducts2-seat-taken)."""
 
     fallback = "internal"
 
@@ -59,10 +59,10 @@ def held_state(mock: Mock, status: str, delivered: bool) -> str:
     """The state of the seats an order in `status` holds: S when booked, free when the order
     ended without delivery, otherwise B."""
     if status in {t.target for t in mock.spec.transitions if t.event == "book"}:
-        return BOOKING
+        return SOLD if mock.fault("seat-sold-at-booking") else BOOKING
     if mock.spec.order_status(status).terminal and not delivered:
         return FREE
-    return SOLD
+    return BOOKING if mock.fault("seat-not-sold") else SOLD
 
 
 def follow(mock: Mock, db: sqlite3.Connection, orderid: str) -> None:
@@ -71,28 +71,33 @@ def follow(mock: Mock, db: sqlite3.Connection, orderid: str) -> None:
         return
     order = db.execute("SELECT status, delivered_at FROM orders WHERE orderid=?", (orderid,)).fetchone()
     state = held_state(mock, order["status"], bool(order["delivered_at"]))
+    if state == FREE and mock.fault("seat-not-released"):
+        return
     if state == FREE:
         db.execute("UPDATE seats SET state=?, orderid='' WHERE orderid=?", (FREE, orderid))
     else:
         db.execute("UPDATE seats SET state=? WHERE orderid=?", (state, orderid))
 
 
-def claim(mock: Mock, db: sqlite3.Connection, show: Show, orderid: str, chosen: list[tuple[int, Seat]]) -> None:
-    """Take the chosen seats (item seq, seat) for a new order, or raise `SeatTaken` (the caller's
-    transaction then rolls the whole booking back). The oversell fault drops the guard."""
+def claim(mock: Mock, db: sqlite3.Connection, show: Show, orderid: str, chosen: list[tuple[int, Seat]],
+          wording: str = "{seats}") -> None:
+    """Take the chosen seats (item seq, seat) for a new order, or raise `SeatTaken` worded by `wording`
+    ({seats}: the seats held by others; the caller's transaction then rolls the whole booking back).
+    The oversell fault drops the guard."""
     scene, day = show.key
     guard = (FREE,) if not mock.fault("oversell") else ()
     db.executemany("INSERT OR IGNORE INTO seats(scene, day, seat, state) VALUES(?,?,?,?)",
                    [(scene, day, s.id, s.fixed) for _, s in chosen])
     ids = [s.id for _, s in chosen]
     marks = ",".join("?" * len(ids))
+    held = SOLD if mock.fault("seat-sold-at-booking") else BOOKING
     taken = db.execute(f"UPDATE seats SET state=?, orderid=? WHERE scene=? AND day=? AND seat IN ({marks})"
-                       + (" AND state=?" if guard else ""), (BOOKING, orderid, scene, day, *ids, *guard)).rowcount
+                       + (" AND state=?" if guard else ""), (held, orderid, scene, day, *ids, *guard)).rowcount
     if taken != len(ids):
         busy = [r["seat"] for r in db.execute(
             f"SELECT seat FROM seats WHERE scene=? AND day=? AND seat IN ({marks}) AND orderid!=?",
             (scene, day, *ids, orderid)).fetchall()]
-        raise SeatTaken("seat_taken", f"座位{'、'.join(busy)}已被占用，不能预订")
+        raise SeatTaken("seat_taken", wording.format(seats="、".join(busy)))
     db.executemany("INSERT INTO order_seats(orderid, item_seq, seat) VALUES(?,?,?)",
                    [(orderid, seq, s.id) for seq, s in chosen])
 

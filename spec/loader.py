@@ -407,7 +407,9 @@ def _element(d: dict) -> m.Element:
 
 
 def _gap(d: dict, where: str) -> m.Gap:
-    return m.Gap(d["id"], d["clause"], d.get("line"), d["issue_en"], d["choice_en"], where)
+    value = d.get("value")
+    return m.Gap(d["id"], d["clause"], d.get("line"), d["issue_en"], d["choice_en"], where,
+                 None if value is None else str(value))
 
 
 def _page(rel: str, d: dict) -> m.Page:

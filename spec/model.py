@@ -112,6 +112,7 @@ class Gap:
     issue_en: str
     choice_en: str
     where: str  # the spec file that records it
+    value: str | None = None  # the value the choice fixes, where code needs it (a message, a page, a key)
 
 
 @dataclass(frozen=True)
@@ -213,6 +214,9 @@ class Page:
             if r.key == key:
                 return r
         return None
+
+    def gap(self, gap_id: str) -> Gap | None:
+        return next((g for g in self.gaps if g.id == gap_id), None)
 
     @property
     def required_params(self) -> tuple[Param, ...]:

@@ -5,6 +5,7 @@ fees in hours before the scene start, and the THEATER_MODE refusals both ways.""
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,7 +21,7 @@ from mockserver.app import create_app
 from mockserver.context import Mock
 from mockserver.server import Settings, build_theater_mock, theater_db
 from mockserver.stage import FIXED_STATES, FREE
-from spec import wire
+from spec import loader, wire
 from spec.fees import quote, scenic_reference
 from spec.protocol import Credentials, encode_request
 
@@ -280,6 +281,37 @@ def test_seatless_bookings_keep_to_the_free_seats(stage):
     assert stage.book(order_list=f"TP01|{left}").retcode == "0"
     products = items(stage.call("GetProducts2.aspx", {"SceneID": "S101", "TicketDate": SAT}), "Item")
     assert next(r for r in products if r["productid"] == "TP01")["enablecount"] == "0"
+
+
+def test_theater_choices_are_read_from_the_spec_gaps(tmp_path):
+    """The words of a taken seat, the key refusing a seat-less booking without room and the page
+    wording the one-step pages' seat refusals are values of the spec's gaps: changed there, the
+    answers change (gaps orderproducts2-seat-taken, orderproducts2-seatless-room,
+    orderandpaywithydj2-scene-seat-refusals)."""
+    root = tmp_path / "data"
+    shutil.copytree(loader.DATA_DIR, root)
+    for name, old, new in (("OrderProducts2", 'value: "座位{seats}已被占用，不能预订"', 'value: "座位{seats}已售出，请另选"'),
+                           ("OrderProducts2", "value: daily_limit_reached", "value: save_order_failed"),
+                           ("OrderAndPayWithYDJ2", "value: OrderProducts2.aspx", "value: GetProducts2.aspx")):
+        path = root / "pages" / f"{name}.yaml"
+        text = path.read_text(encoding="utf-8")
+        assert text.count(old) == 1, (name, old)
+        path.write_text(text.replace(old, new), encoding="utf-8")
+    spec = loader.load_spec(root)
+    scenic = make_mock(spec)
+    theater = build_theater_mock(Settings(db=":memory:"), scenic)
+    stage = Stage(scenic, theater, TestClient(create_app(scenic, theater=theater)))
+    assert stage.book(seats="A1-3-1|A1-3-2").retcode == "0"
+    env = stage.book(seats="A1-3-2|A1-3-3", creds=OTHER)
+    refused(stage, env, "OrderProducts2.aspx", "call_failed")
+    assert "座位A1-3-2已售出，请另选" in env.retmsg and "已被占用" not in env.retmsg
+    env = stage.book(order_list="TP01|10", creds=OTHER)
+    assert stage.book(order_list="TP01|10").retcode == "0"
+    env = stage.book(order_list="TP01|10")  # 24 free seats less 2 held less 10 booked seat-less
+    refused(stage, env, "OrderProducts2.aspx", "save_order_failed")
+    env = stage.pay_in_one("OrderAndPayWithYDJ2.aspx", "S101", SAT, "TP02|1", "A2-2-1|A2-2-2", "380.00", "w-1")
+    refused(stage, env, "OrderAndPayWithYDJ2.aspx", "call_failed")
+    assert "座位数量" not in env.retmsg  # GetProducts2.aspx words no seat-count refusal: only the detail
 
 
 def test_one_step_pages_pay_and_sell_the_seats(stage):

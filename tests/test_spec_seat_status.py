@@ -5,7 +5,6 @@ seats are the ones gap queryseatsstate-s-vs-order-states names."""
 from __future__ import annotations
 
 import pytest
-
 from conftest import SEEDS
 
 MANUAL = SEEDS / "000_99959f91876fab7c.txt"

@@ -24,6 +24,7 @@ from spec.model import Element, Page, Param, Spec
 from ..baseline import COMMON, ORDER_LABELS, _value
 from ..context import CheckContext, NotRun
 from ..registry import Check, derive
+from ..shows import find_show
 
 # The integrator's own order number on the booking pages (4.2.4 业务单据ID, 4.2.37/4.2.46 接口方订单号).
 KEY_LABELS = ("接口方订单号", "接口方定单号", "业务单据ID")
@@ -92,8 +93,9 @@ def booking_pages(spec: Spec) -> list[Page]:
 
 def booking_values(ctx: CheckContext, page: Page, key: str, mobile: str, activate: bool = False) -> dict[str, str]:
     """Plain values of a one-ticket booking of a plain product on `page`, derived from its parameter table."""
-    product = ctx.plain_product()
-    day = (ctx.today() + timedelta(days=4)).strftime("%Y%m%d")
+    show = find_show(ctx) if page.mode == "theater" else None  # a show on sale; no seats, so a repeat can double
+    product = show.product if show else ctx.plain_product()
+    day = show.day if show else (ctx.today() + timedelta(days=4)).strftime("%Y%m%d")
     kp = key_param(page)
     values: dict[str, str] = {}
     for p in page.params:
@@ -116,6 +118,8 @@ def booking_values(ctx: CheckContext, page: Page, key: str, mobile: str, activat
             values[p.name] = ctx.target.creds.pay_password
         elif "金额" in label:
             values[p.name] = product.get("price", "")
+        elif show and "场次ID" in label:
+            values[p.name] = show.scene
         elif "时段号" in label:
             values[p.name] = "-1"  # the earliest time slot with room (4.2.4 timespanindex)
         elif label == "激活定单" and activate:

@@ -12,7 +12,7 @@ from spec.model import Page, Param, Spec
 from spec.protocol import Credentials, encode_request
 from spec.signing import request_sign
 
-from ..baseline import COMMON, accepted, baseline
+from ..baseline import COMMON, accepted, baseline, show_value
 from ..context import CheckContext, NotRun
 from ..registry import Check, derive
 
@@ -108,6 +108,9 @@ def _wrong_key(page: Page, param: Param, ctx: CheckContext) -> None:
 
 
 def _sample(ctx: CheckContext, page: Page, param: Param) -> str:
+    show = show_value(ctx, param, {}) if page.mode == "theater" else None  # a theater, scene, ... on sale
+    if show is not None:
+        return show
     if param.format:
         return ctx.spec.format(param.format).example
     return "13800138000" if "手机" in param.label_zh else "x"

@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from functools import partial
+from itertools import islice
 from typing import Any
 
 from spec.errors import BusinessError, ParamError, render_message
@@ -21,9 +22,13 @@ from . import handles, payments
 from .orders import agent_item
 
 DAY = "%Y%m%d"
-# The page whose retcodes word the booking refusals the one-step pages do not list
-# (gaps orderandpaywithydj2-no-payment-retcodes, orderandpaywithfk2-no-payment-retcodes).
-BOOKING_PAGE = "OrderProducts2.aspx"
+# Choices the manual leaves open, read from the spec's gaps (page, gap id): the words of a taken
+# seat, and the retcode key of a seat-less booking the show has no room for.
+SEAT_TAKEN = ("OrderProducts2.aspx", "orderproducts2-seat-taken")
+SEATLESS_ROOM = ("OrderProducts2.aspx", "orderproducts2-seatless-room")
+# The gap (id suffix) of a one-step page naming the page whose retcodes word the scene and seat
+# refusals it does not list (gaps orderandpaywithydj2/fk2-scene-seat-refusals).
+WORDED_AS = "-scene-seat-refusals"
 DEFAULT_DAYS = 3  # GetProducts2 without dates: today and the next two days (gap getproducts2-three-days)
 
 
@@ -53,14 +58,23 @@ def on_sale(mock: Mock, scene: Scene, day: date) -> bool:
             and mock.now() < scene.sales_close(day, mock.tz))
 
 
+def choice(mock: Mock, where: tuple[str, str]) -> str:
+    """The value a gap of the spec fixes where the manual is silent."""
+    gap = mock.spec.page(where[0]).gap(where[1])
+    if gap is None or gap.value is None:
+        raise BusinessError("call_failed", f"the spec records no value for gap {where[1]}")
+    return gap.value
+
+
 def refuse(mock: Mock, call: Call, *keys: str, detail: str = "") -> BusinessError:
     """A refusal under the first of `keys` the page lists; the one-step pages answer call_failed
-    worded as OrderProducts2.aspx words the refusal."""
+    worded as the page their gap names words the refusal."""
     for key in keys:
         if call.page.retcode(key):
             return BusinessError(key, detail)
+    worded = next((g.value for g in call.page.gaps if g.id.endswith(WORDED_AS) and g.value), None)
     for key in keys:
-        sibling = mock.spec.page(BOOKING_PAGE).retcode(key)
+        sibling = mock.spec.page(worded).retcode(key) if worded else None
         if sibling is not None:
             reason = render_message(sibling, detail).rstrip("。.；;")
             return BusinessError("call_failed", reason if not detail or detail in reason else f"{reason}：{detail}")
@@ -238,17 +252,17 @@ def _chosen(mock: Mock, call: Call, stage: Stage, show: Show, lines: list[bookin
     if "" in ids or len(set(ids)) != len(ids):
         raise refuse(mock, call, "seat_list_parse_failed", detail="empty or repeated seat ID")
     tickets = sum(line.num for line in lines)
-    if len(ids) != tickets:
+    if len(ids) != tickets and not mock.fault("seat-count-unchecked"):
         raise refuse(mock, call, "seat_count_mismatch", detail=f"{len(ids)} seats for {tickets} tickets")
     found = [stage.seat(i) for i in ids]
     for seat_id, seat in zip(ids, found):
         if seat is None or stage.area(seat.area).theater != show.scene.theater:
             raise refuse(mock, call, "seat_area_unknown", detail=seat_id)
-    if len({s.area for s in found}) > 1:
+    if len({s.area for s in found}) > 1 and not mock.fault("mixed-seat-areas"):
         raise refuse(mock, call, "multiple_seat_areas", detail=", ".join(sorted({s.area for s in found})))
     chosen, queue = [], iter(found)
     for line in lines:
-        for seat in (next(queue) for _ in range(line.num)):
+        for seat in islice(queue, line.num):
             if stage.area(seat.area).product != line.product.id:
                 raise refuse(mock, call, "product_seat_mismatch", detail=f"{seat.id} is not a {line.product.id} seat")
             chosen.append((line.seq, seat))
@@ -264,7 +278,7 @@ def _check_room(mock: Mock, db: sqlite3.Connection, call: Call, stage: Stage, sh
     for product, num in wanted.items():
         left = seats.available(mock, db, stage, show, product)
         if num > left:
-            raise refuse(mock, call, "daily_limit_reached", detail=f"{product}: {left} left for {show.scene.id}")
+            raise refuse(mock, call, choice(mock, SEATLESS_ROOM), detail=f"{product}: {left} left for {show.scene.id}")
 
 
 def book_show(mock: Mock, db: sqlite3.Connection, call: Call, request: booking.Booking, *, scene_id: str,
@@ -289,12 +303,12 @@ def book_show(mock: Mock, db: sqlite3.Connection, call: Call, request: booking.B
         # a named seat may be the room a seat-less booking counts on (gap orderproducts2-seatinfo-optional)
         products = Counter(stage.area(seat.area).product for _, seat in chosen)
         room = {p: seats.available(mock, db, stage, show, p) for p in products}
-        seats.claim(mock, db, show, order["orderid"], chosen)
+        seats.claim(mock, db, show, order["orderid"], chosen, choice(mock, SEAT_TAKEN))
         short = [p for p, n in products.items() if n > room[p]]
         if short and not mock.fault("oversell"):
-            raise refuse(mock, call, "daily_limit_reached",
+            raise refuse(mock, call, choice(mock, SEATLESS_ROOM),
                          detail=f"{short[0]}: the free seats are held for tickets booked without seats")
-        # seats must be paid within the seat limit, whatever the agent's payment types (-2008, line 2519)
+        # seats must be paid within the seat limit, desk-pay agents too (gap orderproducts2-seat-pay-limit)
         limit = machine.stamp(mock.now() + timedelta(minutes=stage.seat_pay_minutes))
         deadline = min(filter(None, (order["pay_deadline"], limit)))
         db.execute("UPDATE orders SET pay_deadline=? WHERE orderid=?", (deadline, order["orderid"]))
