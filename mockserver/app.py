@@ -70,6 +70,12 @@ def handle(mock: Mock, page: Page, method: str, raw: list[tuple[str, str]], base
         return responses.error(mock, page, YbxError("call_failed", "internal error"), key)
 
 
+def _here(request: Request) -> str:
+    """Where this supplier is reached, mount path included (…/theater for the theater supplier)."""
+    mount = request.scope.get("root_path", "")[len(request.scope.get("app_root_path", "")):]
+    return str(request.base_url).rstrip("/") + mount
+
+
 def create_app(mock: Mock, *, admin_token: str = "demo-admin", background: bool = False,
                extra_routes: Sequence[BaseRoute] = (), theater: Mock | None = None, certify: bool = False) -> Starlette:
     """The mock's ASGI app: admin API, the payment platform's pages, extra routes, the `theater`
@@ -99,7 +105,7 @@ def create_app(mock: Mock, *, admin_token: str = "demo-admin", background: bool 
             return responses.error(mock, page, exc, None)
         # answered on the event loop: each step takes the store's one lock anyway, and a thread per request
         # left threads queueing on that lock (server CPU per QueryOrder -30%, bench/profile_hot.py and RESULTS.md)
-        return handle(mock, page, request.method, raw, str(request.base_url).rstrip("/"))
+        return handle(mock, page, request.method, raw, _here(request))
 
     if certify:  # --certify: every interface request is judged and journalled after it is answered
         endpoint = journal.recording(mock, endpoint)
