@@ -164,9 +164,11 @@ def group_mistakes(entries: list[Entry]) -> list[dict[str, Any]]:
     for e in entries:
         for f in e.findings:
             first = {k: v for k, v in f.as_dict().items() if k != "param"}
-            g = groups.setdefault(f.mistake, {**first, "count": 0, "entries": [], "pages": [], "params": []})
-            g["count"] += 1
-            g["entries"].append(e.id)
+            g = groups.setdefault(f.mistake, {**first, "count": 0, "findings": 0, "entries": [], "pages": [], "params": []})
+            if e.id not in g["entries"]:  # count requests, not findings: one request with two bad dates is one
+                g["count"] += 1
+                g["entries"].append(e.id)
+            g["findings"] += 1
             for key, value in (("pages", e.page), ("params", f.param)):
                 if value and value not in g[key]:
                     g[key].append(value)
@@ -269,6 +271,7 @@ def certify(config: CertifyConfig) -> dict[str, Any]:
     window = Window(config.admin, config.agent, config.since, ZoneInfo(config.profile.fee_bands.timezone))
     if not config.no_wait and not config.since:
         window.skip_past()
+    start_id = window.after_id
     judge = Judge(config.spec, window, config.mock_url)
     flows = [f for f in config.plan.flows if f.selected(config.pay_types)]
     _say(config, f"Certifying agent {config.agent} at {config.mock_url} with plan {config.plan.id} "
@@ -286,6 +289,11 @@ def certify(config: CertifyConfig) -> dict[str, Any]:
         _say(config, f"{r['id']}:")
         _print_flow(config, r)
     mistakes = group_mistakes(window.entries)
+    known = {str(a.get("user")) for a in config.admin.get_json("/agents")}
+    strangers = window.strangers(known, start_id)
+    if strangers:
+        _say(config, f"\n{len(strangers)} request(s) under a user name the mock does not know (is your client "
+                     f"configured as {config.agent}?): " + ", ".join(sorted({str(e.agent) for e in strangers})))
     callback_pages: list[dict[str, Any]] = []
     if config.callback_pages is not None:
         _say(config, f"\nCallback pages at {config.callback_url}")
@@ -305,6 +313,7 @@ def certify(config: CertifyConfig) -> dict[str, Any]:
         "started": started.isoformat(), "finished": datetime.now(timezone.utc).isoformat(),
         "flows": results,
         "summary": {v: sum(r["verdict"] == v for r in results) for v in ("passed", "failed", "not_shown", "not_selected")},
+        "unknown_user_requests": [e.evidence(config.mock_url) for e in strangers[:EVIDENCE_LIMIT * 5]],
         "mistakes": mistakes, "callback_url": config.callback_url, "callback_pages": callback_pages,
         "verdict": final, "reasons": reasons,
     }

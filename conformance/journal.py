@@ -71,7 +71,7 @@ class Entry:
     def evidence(self, base_url: str, why: str = "") -> dict[str, Any]:
         url = base_url.rstrip("/") + self.path
         curl = Exchange(self.page or self.path, self.method, url, list(self.params), {}).curl()
-        out = {"entry": self.id, "at": self.at, "method": self.method, "page": self.page, "path": self.path,
+        out = {"entry": self.id, "at": self.at, "agent": self.agent, "method": self.method, "page": self.page, "path": self.path,
                "params": [list(p) for p in self.params], "http_status": self.http_status, "retcode": self.retcode,
                "retmsg": self.retmsg, "curl": curl, "findings": [f.as_dict() for f in self.findings]}
         if why:
@@ -137,6 +137,15 @@ class Window:
             if len(batch) < PAGE_SIZE:
                 break
         self.callbacks_after = max((int(d["id"]) for d in self.admin.get_json("/callbacks")), default=0)
+
+    def strangers(self, known: set[str], start_id: int) -> list[Entry]:
+        """Requests of the same period, with findings, under a user name the mock does not know: a client
+        configured with the wrong user never reaches its own journal otherwise."""
+        params: dict[str, Any] = {"only": "findings", "after_id": start_id, "limit": PAGE_SIZE}
+        if self.since:
+            params["since"] = self.since
+        found = (Entry.from_json(d) for d in self.admin.get_json("/journal", params))
+        return [e for e in found if e.agent not in known]
 
     def poll(self) -> list[Entry]:
         """Fetch the journal entries recorded since the last poll."""

@@ -582,3 +582,15 @@ def test_since_judges_only_what_came_after(spec, tmp_path):
         assert _certify_live(live, tmp_path / "later", "--no-wait", "--since", since) == 0
     doc = json.loads((tmp_path / "later" / "certificate.json").read_text(encoding="utf-8"))
     assert doc["window"]["since"] == since and doc["mistakes"] == []
+
+
+def test_requests_under_an_unknown_user_are_shown_on_the_certificate(spec, tmp_path, capsys):
+    with live_mock(spec, certify=True) as live:
+        stray = OtaClient(live.base_url, "demo-0ta", DEMO.password, DEMO.key, DEMO.pay_password)
+        stray.call("GetProducts.aspx", {})
+        code = _certify_live(live, tmp_path / "c", "--no-wait")
+    out = capsys.readouterr().out
+    doc = json.loads((tmp_path / "c" / "certificate.json").read_text(encoding="utf-8"))
+    assert code == 1 and doc["mistakes"] == []  # nothing of demo-ota's own
+    assert [e["agent"] for e in doc["unknown_user_requests"]] == ["demo-0ta"]
+    assert "demo-0ta" in out and "demo-0ta" in (tmp_path / "c" / "index.html").read_text(encoding="utf-8")
