@@ -13,6 +13,20 @@ from . import faults as fault_registry
 DEFAULT_PORT = 8765
 
 
+def _port_taken(host: str, port: int) -> str:
+    """Why `host:port` cannot be listened on, or "" (checked with the same SO_REUSEADDR uvicorn sets)."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return ""
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -33,6 +47,10 @@ def _serve(args: argparse.Namespace) -> int:
                 "admin_token": args.admin_token, "profile": args.profile,
                 "theater_world": str(theater_world) if theater_world else None, "certify": args.certify}
     os.environ["YBX_MOCK_SETTINGS"] = json.dumps(settings)
+    problem = _port_taken(args.host, args.port)
+    if problem:  # say so before the banner: a banner followed by a bind error reads like a running mock
+        print(f"ybx-mock: cannot listen on {args.host}:{args.port}: {problem}", file=sys.stderr)
+        return 3
     base = f"http://{args.host}:{args.port}"
     demo = world.agents[0]
     print(f"YBX mock supplier ({world.supplier.mode}, {world.supplier.providername}) at {base}/", flush=True)

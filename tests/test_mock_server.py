@@ -136,3 +136,16 @@ def test_a_second_worker_does_not_reseed_a_database_the_first_one_seeded(tmp_pat
     finally:
         first.close()
         second.close()
+
+
+def test_serve_on_a_taken_port_fails_before_printing_its_banner(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = subprocess.run([sys.executable, "-m", "mockserver.cli", "serve", "--port", str(port), "--db",
+                              str(tmp_path / "m.db")], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 3
+    assert "cannot listen" in run.stderr and "YBX mock supplier" not in run.stdout
