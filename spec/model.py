@@ -61,11 +61,12 @@ class Element:
     format: str | None
     children: tuple["Element", ...]
 
-    @property
+    # cached: asked for every element of every rendered answer
+    @cached_property
     def repeated(self) -> bool:
         return self.occurs.endswith("..n")
 
-    @property
+    @cached_property
     def optional(self) -> bool:
         return self.occurs.startswith("0")
 
