@@ -21,8 +21,11 @@ test: $(STAMP)
 
 DEMO_PORT ?= 8799
 
-# Start the mock on a throwaway database, run the conformance suite against it through the
-# admin driver, stop the mock, print the report's path. The spec reference goes beside it.
+# Start the mock (scenic supplier at the base URL, theater supplier under /theater/) on throwaway
+# databases, run the conformance suite against each through its admin driver, stop the mock, print
+# the path of the index linking both reports. The spec reference goes beside them.
+DEMO_CREDS = --user demo-ota --password demo-pass --key 3f2504e0-4f89-11d3-9a0c-0305e82c3301 --pay-password 123456 \
+  --other-user other-ota --other-password other-pass --other-key 6ba7b810-9dad-11d1-80b4-00c04fd430c8
 demo: $(STAMP)
 	@$(PY) -m spec check
 	@$(PY) -m reports spec-reference $(DEMO_DIR)/spec >/dev/null
@@ -30,12 +33,15 @@ demo: $(STAMP)
 	$(VENV)/bin/ybx-mock serve --port $(DEMO_PORT) --db :memory: --admin-token demo-admin >$(DEMO_DIR)/mock.log 2>&1 & \
 	pid=$$!; trap 'kill $$pid 2>/dev/null' EXIT; \
 	$(VENV)/bin/ybx-mock wait --url http://127.0.0.1:$(DEMO_PORT) --admin-token demo-admin; \
-	status=0; $(VENV)/bin/ybx-conform run --target http://127.0.0.1:$(DEMO_PORT) \
-	  --user demo-ota --password demo-pass --key 3f2504e0-4f89-11d3-9a0c-0305e82c3301 --pay-password 123456 \
-	  --other-user other-ota --other-password other-pass --other-key 6ba7b810-9dad-11d1-80b4-00c04fd430c8 \
-	  --driver admin --admin-url http://127.0.0.1:$(DEMO_PORT)/_admin --admin-token demo-admin \
-	  --report $(DEMO_DIR) --junit $(DEMO_DIR)/junit.xml || status=$$?; \
-	echo "HTML report: $$(pwd)/$(DEMO_DIR)/index.html"; exit $$status
+	status=0; for supplier in scenic theater; do \
+	  base=http://127.0.0.1:$(DEMO_PORT)$$([ $$supplier = theater ] && echo /theater || true); \
+	  echo "== $$supplier supplier at $$base"; \
+	  $(VENV)/bin/ybx-conform run --target $$base $(DEMO_CREDS) \
+	    --driver admin --admin-url $$base/_admin --admin-token demo-admin \
+	    --report $(DEMO_DIR)/$$supplier --junit $(DEMO_DIR)/$$supplier/junit.xml || status=$$?; \
+	done; \
+	$(VENV)/bin/ybx-conform index $(DEMO_DIR) $(DEMO_DIR)/scenic $(DEMO_DIR)/theater >/dev/null; \
+	echo "HTML report: $$(pwd)/$(DEMO_DIR)/index.html (scenic/ and theater/ beside it)"; exit $$status
 
 serve: $(STAMP)
 	$(VENV)/bin/ybx-mock serve

@@ -69,6 +69,25 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _index(args: argparse.Namespace) -> int:
+    """OUT/index.html linking the reports of several runs (each RUN_DIR holds results.json and index.html)."""
+    import os
+
+    from reports.conformance import write_index
+
+    runs = []
+    for run_dir in args.runs:
+        try:
+            doc = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            print(f"ybx-conform: cannot read {run_dir / 'results.json'}: {exc}", file=sys.stderr)
+            return 2
+        href = os.path.relpath(run_dir / "index.html", args.out).replace(os.sep, "/")
+        runs.append((run_dir.name, href, doc))
+    print(write_index(runs, args.out).resolve())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ybx-conform", description="Check an implementation of the YBX interface.")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -94,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     rep = sub.add_parser("report", help="re-render DIR/index.html from DIR/results.json")
     rep.add_argument("dir", type=Path)
     rep.add_argument("--junit", type=Path, default=None)
+    idx = sub.add_parser("index", help="OUT/index.html linking the reports of several runs")
+    idx.add_argument("out", type=Path)
+    idx.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR")
+    idx.set_defaults(handler=_index)
     add_certify_commands(sub)
     callback_pages.add_parser(sub)
     args = parser.parse_args(argv)

@@ -17,6 +17,12 @@ def write_report(doc: dict[str, Any], out_dir: Path) -> Path:
     return write(out_dir / "index.html", "conformance.html.j2", doc=doc, checks=checks)
 
 
+def write_index(runs: list[tuple[str, str, dict[str, Any]]], out_dir: Path) -> Path:
+    """Write `out_dir/index.html` linking several runs: (label, link relative to out_dir, results document)."""
+    rows = [{"label": label, "href": href, "doc": doc} for label, href, doc in runs]
+    return write(out_dir / "index.html", "conformance_index.html.j2", runs=rows)
+
+
 def write_junit(doc: dict[str, Any], path: Path) -> Path:
     """JUnit XML: one testsuite per category, one testcase per check."""
     suites: dict[str, list[dict[str, Any]]] = {}

@@ -6,6 +6,7 @@ against stand-ins that answer a page of the other mode wrongly."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -173,3 +174,21 @@ def test_seat_states_come_from_the_spec_table(spec):
         replace(s, code={"1": "0", "S": "Y", "B": "Z"}.get(s.code, s.code)) for s in spec.seat_statuses))
     assert (shows.free_state(relabelled), shows.held_state(relabelled, "0"), shows.held_state(relabelled, "C")) == \
         ("0", "Y", "Z")
+
+
+# ------------------------------------------------------------------ one report per supplier (make demo)
+
+
+def test_index_links_one_report_per_supplier(tmp_path):
+    from conformance.cli import main
+
+    for name, passed in (("scenic", 3), ("theater", 2)):
+        doc = {"target": f"http://127.0.0.1:1/{name}", "started": "2026-11-21T02:00:00+00:00",
+               "summary": {"passed": passed, "failed": 0, "warning": 0, "not_run": 1, "score": 0.5, "index": 1.0}}
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps(doc), encoding="utf-8")
+    assert main(["index", str(tmp_path), str(tmp_path / "scenic"), str(tmp_path / "theater")]) == 0
+    page = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert 'href="scenic/index.html"' in page and 'href="theater/index.html"' in page
+    assert "http://127.0.0.1:1/theater" in page
+    assert main(["index", str(tmp_path), str(tmp_path / "missing")]) == 2
