@@ -51,8 +51,12 @@ def handle(mock: Mock, page: Page, method: str, raw: list[tuple[str, str]], base
         sweeper.sweep(mock)
         call = decode(mock, page, method, raw, base_url)
         if page.mode not in ("both", mock.world.supplier.mode):
-            raise ModeError("theater_mode" if mock.world.supplier.mode == "theater" else "scenic_mode",
-                            f"the supplier runs in {mock.world.supplier.mode} mode")
+            # the page's own answer where its gaps choose one (Page.mode_refusal), else the profile's chain;
+            # a message with a reason gives the mode's
+            mode = mock.world.supplier.mode
+            words = mock.spec.reason(f"{mode}_mode")
+            raise ModeError(page.mode_refusal or f"{mode}_mode", f"the supplier runs in {mode} mode",
+                            reason=words.render() if words else None)
         handler = load_all().get(page.page)
         if handler is None:
             raise YbxError("call_failed", f"{page.page} is not served by this version of the mock")

@@ -100,7 +100,7 @@ def _check_people(mock: Mock, db: sqlite3.Connection, lines: list[Line], people:
     active = [s.code for s in mock.spec.order_statuses if s.active]
     for person in people:
         if person.idtype == "1" and not _ID18.fullmatch(person.idno):
-            raise BusinessError("bad_pickup_id", f"{person.idno} is not an ID card number")
+            raise BusinessError("bad_pickup_id", f"{person.idno} is not an ID card number", fill=person.idno)
         if person.idno in seen:
             raise BusinessError("duplicate_id_number", person.idno)
         seen.add(person.idno)
@@ -110,7 +110,7 @@ def _check_people(mock: Mock, db: sqlite3.Connection, lines: list[Line], people:
             (person.idno, *active),
         ).fetchone()
         if hit:
-            raise BusinessError("id_already_booked", f"{person.idno} is in an active order")
+            raise BusinessError("id_already_booked", f"{person.idno} is in an active order", fill=person.idno)
 
 
 def _use_stock(mock: Mock, db: sqlite3.Connection, lines: list[Line], day: date) -> None:
@@ -145,7 +145,7 @@ def _use_segment(mock: Mock, db: sqlite3.Connection, lines: list[Line], day: dat
             db.execute("INSERT INTO segment_use(service, day, idx, used) VALUES(?,?,?,?) ON CONFLICT(service, day, idx) "
                        "DO UPDATE SET used=used+excluded.used", (seg.service, key, seg.index, people))
             return seg.index
-    raise BusinessError("call_failed", f"no time slot with room for {people} on {key}")
+    raise BusinessError("no_segments", f"no time slot with room for {people} on {key}")
 
 
 def free_tickets(product: Product, num: int) -> int:

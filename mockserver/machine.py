@@ -49,7 +49,7 @@ def fire(mock: Mock, db: sqlite3.Connection, order: sqlite3.Row, event: str, *, 
         transition = Transition("fault-cancel", status, event, "4", (pay_type or "desk",), "", ("Notify_OrderChanged.aspx",),
                                 "none", "", "fault", None)
     if transition is None:
-        key = "internal"
+        key = "wrong_state"  # no page lists it: the page's fallback, worded by tables/reasons.yaml
         for rule in mock.spec.forbidden:
             if rule.event == event and status in rule.sources and (page is None or rule.page == page.page):
                 key = rule.retcode_key

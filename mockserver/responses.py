@@ -8,7 +8,7 @@ from xml.sax.saxutils import escape
 from starlette.responses import Response
 
 from spec import wire
-from spec.errors import YbxError, render_message, resolve
+from spec.errors import YbxError, message_for, resolve
 from spec.model import Element, Page
 
 from .context import Mock
@@ -93,6 +93,6 @@ def ok(mock: Mock, page: Page, data: Data, key: str, retmsg: str = "") -> Respon
 def error(mock: Mock, page: Page, exc: YbxError, key: str | None) -> Response:
     """The one place a failure becomes a response: the page's retcode for the error's key."""
     retcode = resolve(page, exc, mock.profile)
-    body = wire.render(mock.profile.response, retcode.code, render_message(retcode, exc.detail, exc.fill), (),
+    body = wire.render(mock.profile.response, retcode.code, message_for(mock.spec, retcode, exc), (),
                        _sign_key(mock, key))
     return xml(mock, body)

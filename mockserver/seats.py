@@ -97,7 +97,8 @@ def claim(mock: Mock, db: sqlite3.Connection, show: Show, orderid: str, chosen: 
         busy = [r["seat"] for r in db.execute(
             f"SELECT seat FROM seats WHERE scene=? AND day=? AND seat IN ({marks}) AND orderid!=?",
             (scene, day, *ids, orderid)).fetchall()]
-        raise SeatTaken("seat_taken", wording.format(seats="、".join(busy)))
+        raise SeatTaken("seat_taken", f"seats {', '.join(busy)} are taken", fill="、".join(busy),
+                        reason=wording.format(seats="、".join(busy)))
     db.executemany("INSERT INTO order_seats(orderid, item_seq, seat) VALUES(?,?,?)",
                    [(orderid, seq, s.id) for seq, s in chosen])
 

@@ -22,6 +22,7 @@ from referencing import Registry, Resource
 
 from . import hawk
 from . import model as m
+from .errors import PLACEHOLDER
 
 # libyaml's loader is ten times faster where PyYAML was built with it.
 _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -29,7 +30,7 @@ _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 DATA_DIR = Path(__file__).parent / "data"
 SCHEMA_DIR = Path(__file__).parent / "schema"
 TABLES = ("order_status", "ticket_status", "payment_types", "transitions", "fees",
-          "refund_modes", "formats", "callbacks", "gaps", "mistakes", "seat_status")
+          "refund_modes", "formats", "callbacks", "gaps", "mistakes", "seat_status", "reasons")
 
 
 @dataclass(frozen=True)
@@ -212,6 +213,11 @@ def _xref_problems(raw: RawSpec) -> list[Problem]:
             keys.add(r["key"])
         if data["direction"] == "request" and "0" not in {r["code"] for r in data["retcodes"]}:
             add(rel, "retcodes", "a request page must list retcode 0")
+        if "mode_refusal" in data:
+            if data["mode"] == "both":
+                add(rel, "mode_refusal", "a page served in both modes is never refused for the mode")
+            elif data["mode_refusal"] not in keys:
+                add(rel, "mode_refusal", f"the page lists no retcode {data['mode_refusal']!r}")
 
         def walk(elements: list, path: str) -> None:
             for j, e in enumerate(elements):
@@ -318,7 +324,30 @@ def _xref_problems(raw: RawSpec) -> list[Problem]:
         add("profiles", "", "no profile named 'default'")
     if len(set(profile_names)) != len(profile_names):
         add("profiles", "", "two profiles share a name")
-    return problems + _mistake_problems(t["mistakes"], pages, formats)
+    return problems + _mistake_problems(t["mistakes"], pages, formats) + _reason_problems(t["reasons"])
+
+
+def _reason_problems(table: dict) -> list[Problem]:
+    """Reasons: one per key, `internal` among them (the last resort), no field but {param} and
+    {value}, and no placeholder of a message (they fill one)."""
+    rel, problems, seen = "tables/reasons.yaml", [], set()
+    for i, r in enumerate(table["reasons"]):
+        path = f"reasons[{i}]"
+        if r["key"] in seen:
+            problems.append(Problem(rel, f"{path}.key", f"reason key {r['key']!r} appears twice"))
+        seen.add(r["key"])
+        try:
+            fields = {f for _, f, _, _ in string.Formatter().parse(r["zh"]) if f is not None}
+        except ValueError as exc:
+            problems.append(Problem(rel, f"{path}.zh", f"not a template: {exc}"))
+            continue
+        if fields - {"param", "value"}:
+            problems.append(Problem(rel, f"{path}.zh", f"unknown fields {sorted(fields - {'param', 'value'})}"))
+        if PLACEHOLDER.search(r["zh"]):
+            problems.append(Problem(rel, f"{path}.zh", "holds a message placeholder (xxxx, ex, X, [..])"))
+    if "internal" not in seen:
+        problems.append(Problem(rel, "reasons", "no reason for key 'internal' (the last resort)"))
+    return problems
 
 
 _TEMPLATE_FIELDS = {"clause": {"section", "page", "param", "line"},
@@ -441,6 +470,7 @@ def _page(rel: str, d: dict) -> m.Page:
         gaps=tuple(_gap(g, rel) for g in d.get("gaps", ())),
         rest=_rest(rest) if rest else None,
         file=rel,
+        mode_refusal=d.get("mode_refusal"),
     )
 
 
@@ -592,6 +622,8 @@ def build(raw: RawSpec) -> m.Spec:
         errors=_error_catalogue(pages),
         initial_status=t["order_status"]["initial"],
         mistakes=tuple(_mistake(x) for x in t["mistakes"]["mistakes"]),
+        reasons=tuple(m.Reason(r["key"], r["zh"], r.get("line"), " ".join(_s(r.get("adapted_en")).split()))
+                      for r in t["reasons"]["reasons"]),
         _index=index,
     )
 

@@ -186,6 +186,7 @@ class Page:
     gaps: tuple[Gap, ...]
     rest: RestInfo | None
     file: str
+    mode_refusal: str | None = None  # the retcode key a supplier of the other mode answers (gaps)
 
     @property
     def stem(self) -> str:
@@ -542,6 +543,20 @@ class Mistake:
 
 
 @dataclass(frozen=True)
+class Reason:
+    """How an error key is worded where a message leaves the reason open (`ex`): tables/reasons.yaml."""
+
+    key: str
+    zh: str  # may hold {param} and {value}
+    line: int | None  # seed line of the manual's wording
+    adapted_en: str = ""  # how the words differ from that line; empty when they are the manual's own
+
+    def render(self, param: str | None = None, value: str | None = None) -> str:
+        """The words with {param} and {value} put in (an absent one leaves nothing: the words read without it)."""
+        return self.zh.replace("{param}", param or "").replace("{value}", value or "")
+
+
+@dataclass(frozen=True)
 class Spec:
     pages: tuple[Page, ...]
     order_statuses: tuple[OrderStatus, ...]
@@ -560,6 +575,7 @@ class Spec:
     initial_status: str = "new"
     mistakes: tuple[Mistake, ...] = ()
     seat_statuses: tuple[SeatStatus, ...] = ()
+    reasons: tuple[Reason, ...] = ()
     _index: dict[str, Page] = field(hash=False, compare=False, repr=False, default_factory=dict)
 
     def page(self, name: str) -> Page:
@@ -616,6 +632,9 @@ class Spec:
             if x.id == mistake_id:
                 return x
         raise KeyError(mistake_id)
+
+    def reason(self, key: str) -> Reason | None:
+        return next((r for r in self.reasons if r.key == key), None)
 
     def format(self, format_id: str) -> Format:
         for f in self.formats:

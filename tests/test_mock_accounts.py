@@ -11,7 +11,7 @@ from mockkit import DISABLED, OTHER
 from mockserver import delivery, events, ledger, machine
 from mockserver.context import Call
 from mockserver.handlers import accounts
-from spec.errors import ParamError, render_message, resolve
+from spec.errors import ParamError, message_for, resolve
 
 DAY1 = {"Start_datetime": "20261121000000", "End_datetime": "20261121235959"}
 
@@ -282,7 +282,7 @@ def test_missing_notify_flag_answers_the_listed_message(ota):
         accounts.set_agent_parameters(ota.mock, direct_call(ota, {"responseaddr": "http://x/cb", "sendofficiallysnotify": ""}))
     retcode = resolve(page, caught.value, ota.mock.profile)
     assert (retcode.key, retcode.code) == ("sendofficiallysnotify_missing", "-1")
-    assert render_message(retcode, caught.value.detail) == page.retcode("sendofficiallysnotify_missing").message_zh
+    assert message_for(ota.mock.spec, retcode, caught.value) == page.retcode("sendofficiallysnotify_missing").message_zh
     assert agent_row(ota)["responseaddr"] == ""
 
 

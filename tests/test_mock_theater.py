@@ -277,7 +277,7 @@ def test_seatless_bookings_keep_to_the_free_seats(stage):
     left = free % 10
     env = stage.book(order_list=f"TP01|{left + 1}")
     refused(stage, env, "OrderProducts2.aspx", "call_failed")
-    assert f"{left} left" in env.retmsg
+    assert stage.mock.spec.reason("daily_limit_reached").zh in env.retmsg  # the room left is in X-YBX-Detail only
     assert stage.book(order_list=f"TP01|{left}").retcode == "0"
     products = items(stage.call("GetProducts2.aspx", {"SceneID": "S101", "TicketDate": SAT}), "Item")
     assert next(r for r in products if r["productid"] == "TP01")["enablecount"] == "0"
@@ -311,7 +311,8 @@ def test_theater_choices_are_read_from_the_spec_gaps(tmp_path):
     refused(stage, env, "OrderProducts2.aspx", "save_order_failed")
     env = stage.pay_in_one("OrderAndPayWithYDJ2.aspx", "S101", SAT, "TP02|1", "A2-2-1|A2-2-2", "380.00", "w-1")
     refused(stage, env, "OrderAndPayWithYDJ2.aspx", "call_failed")
-    assert "座位数量" not in env.retmsg  # GetProducts2.aspx words no seat-count refusal: only the detail
+    # GetProducts2.aspx words no seat-count refusal: the spec's reasons table does
+    assert env.retmsg.endswith(spec.reason("seat_count_mismatch").zh + "；"), env.retmsg
 
 
 def test_one_step_pages_pay_and_sell_the_seats(stage):
@@ -506,14 +507,14 @@ def test_theater_mode_refusals_both_ways(stage):
     assert len(scenic_only) >= 5 and len(theater_only) == 9
     for page in scenic_only:
         env = stage.call(page.page, required_values(stage, page))
-        key = "theater_mode" if page.retcode("theater_mode") else "call_failed"
+        key = page.mode_refusal or ("theater_mode" if page.retcode("theater_mode") else "call_failed")
         refused(stage, env, page.page, key)
-        assert "theater" in env.retmsg.lower() or "THEATER_MODE" in env.retmsg
+        assert key == "other_error" or "THEATER_MODE" in env.retmsg
     assert stage.call("GetProducts.aspx").retmsg.startswith("系统工作模式为 THEATER_MODE")
     for page in theater_only:
         env = stage.call(page.page, required_values(stage, page), prefix="")
-        refused(stage, env, page.page, "call_failed")
-        assert "scenic mode" in env.retmsg
+        refused(stage, env, page.page, page.mode_refusal or "call_failed")
+        assert page.mode_refusal or stage.mock.spec.reason("scenic_mode").zh in env.retmsg
     assert stage.call("GetProducts.aspx", prefix="").retcode == "0"
 
 

@@ -13,6 +13,7 @@ import pytest
 from mockkit import OTHER, Ota, make_ota
 from mockserver import events, ledger, machine
 from mockserver.handlers import tickets
+from spec.errors import render_message
 
 DAY = "20261123"  # 38 h after the kit's start: inside two days, so the default fee is 10.00 per ticket
 ACTIVATE = {"activateall": "1", "activatedate": DAY, "tickettype": "2", "activatemode": "1", "timespanindex": "-1"}
@@ -67,8 +68,10 @@ def callbacks(ota: Ota, page: str) -> list[dict]:
     return [json.loads(r["params"]) for r in rows(ota, "SELECT params FROM outbox WHERE page=? ORDER BY id", page)]
 
 
-def message(ota: Ota, page: str, key: str) -> str:
-    return ota.mock.spec.page(page).retcode(key).message_zh
+def message(ota: Ota, page: str, key: str, product: str | None = None) -> str:
+    """The manual's message for `key`; its [MPLXMC] (a ticket type's name) is `product`'s name."""
+    retcode = ota.mock.spec.page(page).retcode(key)
+    return render_message(retcode, fill=ota.mock.world.product(product).name) if product else retcode.message_zh
 
 
 def first_ticket(ota: Ota, orderid: str) -> str:
@@ -157,7 +160,7 @@ def test_activation_refusals_leave_the_order_alone(ota):
     ]
     for values, key in cases:
         env = ota.call("ActivateTicket.aspx", {"orderid": orderid, **ACTIVATE, **values})
-        assert (env.retcode, env.retmsg) == ("-1", message(ota, "ActivateTicket.aspx", key)), (values, key)
+        assert (env.retcode, env.retmsg) == ("-1", message(ota, "ActivateTicket.aspx", key, "P1001")), (values, key)
     assert ota.status(orderid) == "2" and ota.status(unpaid) == "0"
     assert account(ota) == (Decimal("10000.00"), Decimal("200.00"))
     assert not rows(ota, "SELECT * FROM tickets")
@@ -188,7 +191,7 @@ def test_id_card_activation_picks_people_from_the_memo(ota):
     ]
     for values, key in bad:
         env = activate(ota, orderid, **card, **values)
-        assert env.retmsg == message(ota, "ActivateTicket.aspx", key), key
+        assert env.retmsg == message(ota, "ActivateTicket.aspx", key, "P1003"), key
     env = activate(ota, orderid, **card, memo=f"{LI}^李四^13800000002^1^1")
     assert env.retcode == "0", env.retmsg
     assert env.text("Item/tickets/ticket/identitycode") == LI and env.text("Item/tickets/ticket/name") == "李四"

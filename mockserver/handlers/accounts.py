@@ -62,7 +62,7 @@ def _page_index(call: Call, empty_key: str) -> int:
     """Pages are numbered from 1 (gaps queryyfkjyrec/queryfkjyrec/getspydrec-page-index-base)."""
     raw = call.get("Page_index").strip()
     if not raw.isdigit():
-        raise ParamError("call_failed", "Page_index is not a page number", param="Page_index")
+        raise ParamError("bad_format", "Page_index is not a page number", param="Page_index")
     index = int(raw)
     if index < 1:
         raise BusinessError(empty_key, "pages are numbered from 1")
@@ -299,7 +299,7 @@ def paused_reason(mock: Mock) -> str:
 @handles("QueryPruductStatus.aspx")
 def query_product_status(mock: Mock, call: Call) -> dict:
     """Suspended: -1 with the suspension reason (gap querypruductstatus-today)."""
-    raise BusinessError("call_failed", paused_reason(mock))
+    raise BusinessError("call_failed", "this version is suspended", reason=paused_reason(mock))
 
 
 # ------------------------------------------------------------------ supplier events (2.15, lines 405-425)

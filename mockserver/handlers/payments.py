@@ -74,11 +74,10 @@ def refuse(mock: Mock, call: Call, account: Account | None, *keys: str, detail: 
     for key in keys:
         if call.page.retcode(key):
             return BusinessError(key, detail)
-    reason = detail
     sibling = mock.spec.page(account.sibling).retcode(keys[0]) if account else None
     if sibling is not None:
-        reason = sibling.message_zh.rstrip("。.；;")
-    return BusinessError("call_failed", reason)
+        return BusinessError("call_failed", detail, reason=sibling.message_zh.rstrip("。.；;"))
+    return BusinessError(keys[0], detail)  # the page's fallback, worded by the spec's reasons table
 
 
 def _opt(call: Call, name: str) -> str:
@@ -148,7 +147,7 @@ def agent_mobile(mock: Mock, call: Call) -> str:
     index = int(_opt(call, "NumIndex") or "0")
     mobiles = call.agent.mobiles
     if index >= len(mobiles) or not mobiles[index]:
-        raise refuse(mock, call, None, "agent_mobile_empty", "call_failed", detail=f"no mobile {index + 1} registered")
+        raise refuse(mock, call, None, "agent_mobile_empty", detail=f"no mobile {index + 1} registered")
     return mobiles[index]
 
 
@@ -216,14 +215,14 @@ def activation_medium(mock: Mock, db: sqlite3.Connection, call: Call, order: sql
     """The medium of a direct activation, or a refusal that fails the whole authorisation (4.2.14 line 3805)."""
     s = mock.world.supplier
     if s.activateable == "0" and not s.payandactive:
-        raise refuse(mock, call, None, "call_failed", detail="remote activation is not allowed (activateable 0)")
+        raise refuse(mock, call, None, "remote_activation_disabled", detail="remote activation is not allowed (activateable 0)")
     named = _all_id_cards(db, order)
     # Without tickettype the provider's own setting decides (gap orderandpaywithydj-tickettype-values).
     wanted = _opt(call, "tickettype") or {"1": "1", "2": "2"}.get(s.tickettype) or ("1" if named else "2")
     if s.tickettype in ("1", "2") and wanted != s.tickettype:
-        raise refuse(mock, call, None, "call_failed", detail=f"the supplier does not issue tickettype {wanted}")
+        raise refuse(mock, call, None, "activation_mode_not_allowed", detail=f"the supplier does not issue tickettype {wanted}")
     if wanted == "1" and not named:  # 2.18 line 545
-        raise refuse(mock, call, None, "call_failed", detail="ID-card gate entry needs an ID card for every ticket")
+        raise refuse(mock, call, None, "idcard_gate_incomplete", detail="ID-card gate entry needs an ID card for every ticket")
     return "idcard" if wanted == "1" else "barcode"
 
 
@@ -274,7 +273,7 @@ def _ready(mock: Mock, call: Call, account: Account, policy: CodePolicy) -> dict
     with mock.store.transaction() as db:
         order = machine.load(db, call.get("Order_id"), call.agent.user)
         if order is None:
-            raise refuse(mock, call, None, "call_failed", detail=f"order {call.get('Order_id')} not found")
+            raise refuse(mock, call, None, "order_not_found", detail=f"order {call.get('Order_id')} not found")
         if not payable(mock, order, account):
             raise refuse(mock, call, None, "order_not_booked", "order_not_booking", detail=order["status"])
         send_code(mock, db, call, policy, mobile, order["orderid"], account.label_zh)

@@ -12,7 +12,7 @@ from functools import partial
 from itertools import islice
 from typing import Any
 
-from spec.errors import BusinessError, ParamError, render_message
+from spec.errors import BusinessError, ParamError, message_for
 
 from .. import booking, machine, seats
 from ..context import Call, Mock
@@ -66,19 +66,19 @@ def choice(mock: Mock, where: tuple[str, str]) -> str:
     return gap.value
 
 
-def refuse(mock: Mock, call: Call, *keys: str, detail: str = "") -> BusinessError:
+def refuse(mock: Mock, call: Call, *keys: str, detail: str = "", fill: str | None = None) -> BusinessError:
     """A refusal under the first of `keys` the page lists; the one-step pages answer call_failed
     worded as the page their gap names words the refusal."""
     for key in keys:
         if call.page.retcode(key):
-            return BusinessError(key, detail)
+            return BusinessError(key, detail, fill=fill)
     worded = next((g.value for g in call.page.gaps if g.id.endswith(WORDED_AS) and g.value), None)
     for key in keys:
         sibling = mock.spec.page(worded).retcode(key) if worded else None
         if sibling is not None:
-            reason = render_message(sibling, detail).rstrip("。.；;")
-            return BusinessError("call_failed", reason if not detail or detail in reason else f"{reason}：{detail}")
-    return BusinessError("call_failed", detail)
+            reason = message_for(mock.spec, sibling, BusinessError(key, detail, fill=fill)).rstrip("。.；;")
+            return BusinessError("call_failed", detail, fill=fill, reason=reason)
+    return BusinessError(keys[0], detail, fill=fill)  # the page's fallback, worded by the spec's reasons table
 
 
 # ------------------------------------------------------------------ catalogue
@@ -222,7 +222,7 @@ def _show(mock: Mock, call: Call, stage: Stage, scene_id: str, ticket_date: str)
     if day > last:
         raise refuse(mock, call, "presale_date_out_of_range", detail=f"{ticket_date} is beyond the sale window")
     if not scene.runs_on(day):
-        raise refuse(mock, call, "scene_error", detail=f"场次{scene.id}在{ticket_date}没有演出")
+        raise refuse(mock, call, "scene_error", detail=f"scene {scene.id} does not play on {ticket_date}", fill=scene.id)
     if not scene.enabled:
         raise refuse(mock, call, "scene_disabled", detail=scene.id)
     if mock.now() >= scene.sales_close(day, mock.tz):

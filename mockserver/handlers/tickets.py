@@ -326,11 +326,11 @@ def _check_counts(mock: Mock, items: list[sqlite3.Row], counts: dict[int, int], 
             continue
         product = mock.world.product(item["productid"])
         if tickettype == ID_CARD:
-            raise BusinessError(f"{prefix}_idcard_count_mismatch", item["productname"])
+            raise BusinessError(f"{prefix}_idcard_count_mismatch", item["productname"], fill=item["productname"])
         if product is not None and product.needname:
-            raise BusinessError(f"{prefix}_realname_count_mismatch", item["productname"])
+            raise BusinessError(f"{prefix}_realname_count_mismatch", item["productname"], fill=item["productname"])
         if have:
-            raise BusinessError(f"{prefix}_one_per_person_count_mismatch", item["productname"])
+            raise BusinessError(f"{prefix}_one_per_person_count_mismatch", item["productname"], fill=item["productname"])
 
 
 def _people(mock: Mock, db: sqlite3.Connection, order: sqlite3.Row, items: list[sqlite3.Row],
@@ -509,7 +509,7 @@ def _refund_mode(order: sqlite3.Row, asked: str) -> str:
     if order["pay_type"] == "desk":
         return "1"
     if order["pay_type"] == "rebate" and asked != "2":
-        raise StateError(None, "rebate tickets are refunded to the rebate account only (4.2.45.3)")
+        raise StateError("rebate_refund_only", "rebate tickets are refunded to the rebate account only (4.2.45.3)")
     return asked
 
 
@@ -523,11 +523,12 @@ def refund_tickets(mock: Mock, call: Call) -> dict:
         tickets = [_ticket(db, c) for c in codes]
         # The page lists no code for these refusals: -1 with a free message (gap refundticket-refusal-retcodes).
         if not tickets or any(t is None or t["orderid"] != order["orderid"] for t in tickets):
-            raise StateError(None, "每次请求的门票号码必须属于同一个订单，且存在")
+            raise StateError("tickets_not_in_one_order", "unknown tickets, or tickets of another order")
         for ticket in tickets:
             reason = _refusable(mock, db, order, ticket, (VALID,))
             if reason:
-                raise StateError(None, reason)
+                raise StateError("ticket_not_refundable", f"ticket {ticket['ticketid']} cannot be refunded now",
+                                 fill=ticket["ticketid"], reason=reason)
         mode = _refund_mode(order, "2")
         for ticket in tickets:
             refund_ticket(mock, db, _reload(db, order), ticket, mode, call.page)
