@@ -27,6 +27,7 @@ class StoreClock:
     def __init__(self, store: Store, base: Clock | None = None):
         self._store = store
         self._base = base or SystemClock()
+        self._cached: tuple[tuple[int, int], str, float] | None = None
 
     @property
     def offset(self) -> timedelta:
@@ -37,12 +38,17 @@ class StoreClock:
         return bool(self._store.meta("clock_frozen"))
 
     def now(self) -> datetime:
-        # one query for both settings: the clock is read before every request
-        with self._store.reading() as db:
-            state = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('clock_frozen', 'clock_offset')"))
-        if state.get("clock_frozen"):
-            return datetime.fromisoformat(state["clock_frozen"])
-        return self._base.now() + timedelta(seconds=float(state.get("clock_offset") or 0))
+        # read before every request: the settings are re-read only when the database changed
+        # (the generation is taken first, so a change in between only causes one more read)
+        generation = self._store.generation()
+        if self._cached is None or self._cached[0] != generation:
+            with self._store.reading() as db:
+                state = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('clock_frozen', 'clock_offset')"))
+            self._cached = (generation, state.get("clock_frozen", ""), float(state.get("clock_offset") or 0))
+        _, frozen, offset = self._cached
+        if frozen:
+            return datetime.fromisoformat(frozen)
+        return self._base.now() + timedelta(seconds=offset)
 
     def _save(self, when: datetime, freeze: bool) -> None:
         with self._store.transaction() as db:

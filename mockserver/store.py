@@ -138,6 +138,13 @@ class Store:
             else:
                 self._conn.execute("COMMIT")
 
+    def generation(self) -> tuple[int, int]:
+        """A value that changes whenever the database may have changed: a commit by another
+        connection (another worker) or any change through this one. Per-request checks (the
+        clock, the sweeper) reuse what they read while it stays the same."""
+        with self._lock:
+            return self._conn.execute("PRAGMA data_version").fetchone()[0], self._conn.total_changes
+
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:
         with self._lock:

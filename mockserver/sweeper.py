@@ -6,10 +6,11 @@ from __future__ import annotations
 import sqlite3
 from datetime import timedelta
 from decimal import Decimal
+from weakref import WeakKeyDictionary
 
 from . import machine
 from .context import Mock
-from .store import money
+from .store import Store, money
 
 # Statuses from which the spec's table has an `expire` transition.
 def _expiring(mock: Mock) -> tuple[str, ...]:
@@ -22,15 +23,25 @@ def _horizon(mock: Mock) -> tuple[str, str]:
     return machine.stamp(now), (now - timedelta(days=days)).strftime("%Y%m%d")
 
 
+# Per store: (clock second, database generation) at which nothing was due. The answer cannot change
+# before one of them does, so the check before every request is skipped until then.
+_QUIET: "WeakKeyDictionary[Store, tuple[str, tuple[int, int]]]" = WeakKeyDictionary()
+
+
 def due(mock: Mock) -> bool:
     """Cheap check: is any order past its pay deadline or its validity?"""
     now, last_valid_day = _horizon(mock)
+    key = (now, mock.store.generation())  # taken before the query: a change in between only costs a re-check
+    if _QUIET.get(mock.store) == key:
+        return False
     states = _expiring(mock)
     marks = ",".join("?" * len(states))
     with mock.store.reading() as db:
         row = db.execute(
             f"SELECT 1 FROM orders WHERE (status='0' AND pay_deadline IS NOT NULL AND pay_deadline<=?) "  # noqa: S608
             f"OR (status IN ({marks}) AND effect_date<=?) LIMIT 1", (now, *states, last_valid_day)).fetchone()
+    if row is None:
+        _QUIET[mock.store] = key
     return row is not None
 
 
