@@ -7,7 +7,8 @@
 - `seats.count-mismatch` / `seats.one-area`: a booking whose seats do not match its tickets in
   number, or lie in two seat areas, is refused with the page's own retcode and message.
 - `schema.mode.<page>`: a page of the other supplier mode is refused as the manual words it
-  (THEATER_MODE, 4.2.1/4.2.2; where a page lists no mode refusal, the profile's fallback).
+  (THEATER_MODE, 4.2.1/4.2.2), or with the retcode its gaps choose (Page.mode_refusal), else the
+  profile's fallback.
 
 Every seat check books through the target's own pages (conformance.shows) and cancels what it
 booked, so that a run does not use up the seats of a show."""
@@ -230,11 +231,13 @@ def _mode_refusal(page: Page, ctx: CheckContext) -> None:
     mode = ctx.mode()
     if page.mode == mode:
         raise NotRun(f"the target runs in {mode} mode and serves {page.page}; the refusal applies to the other mode")
-    expected = resolve(page, _ModeRefusal(f"{mode}_mode"), ctx.profile)
+    # the page's own answer where its gaps choose one (Page.mode_refusal), else the profile's chain
+    key = page.mode_refusal or f"{mode}_mode"
+    expected = resolve(page, _ModeRefusal(key), ctx.profile)
     ex = ctx.call(page, _well_formed(ctx, page), note=f"a {page.mode} page on a {mode} supplier")
     ctx.envelope(ex)
     ctx.expect(ex.retcode != "0", f"{page.page} is a {page.mode} page but the {mode} supplier accepted it")
-    own = expected.key.endswith("_mode")
+    own = expected.key == key
     ctx.expect(ex.retcode == expected.code and (not own or _carries(expected.message_zh, ex.retmsg)),
                f"{page.page} on a {mode} supplier answered {ex.retcode} {ex.retmsg!r}; the spec's answer is "
                f"{expected.code} {expected.message_zh!r}" + (f" (line {expected.line})" if expected.line else ""))
@@ -246,7 +249,7 @@ def mode_checks(spec: Spec) -> Iterable[Check]:
         if page.mode == "both":
             continue
         other = "theater" if page.mode == "scenic" else "scenic"
-        own = page.retcode(f"{other}_mode")
+        own = page.retcode(page.mode_refusal or f"{other}_mode")
         clause = f"{page.section} {page.page}" + (f" {own.key} (line {own.line})" if own else
                                                  "; profile error_fallbacks wrong_mode")
         yield Check(f"schema.mode.{page.stem}", "schema", clause,
