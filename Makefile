@@ -19,7 +19,10 @@ install: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
-DEMO_PORT ?= 8799
+# a free port unless given: a fixed one may belong to another program, whose answers the suite would judge
+ifndef DEMO_PORT
+DEMO_PORT := $(shell $(PYTHON) -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+endif
 
 # Start the mock (scenic supplier at the base URL, theater supplier under /theater/) on throwaway
 # databases, run the conformance suite against each through its admin driver, stop the mock, print
@@ -33,6 +36,7 @@ demo: $(STAMP)
 	$(VENV)/bin/ybx-mock serve --port $(DEMO_PORT) --db :memory: --admin-token demo-admin >$(DEMO_DIR)/mock.log 2>&1 & \
 	pid=$$!; trap 'kill $$pid 2>/dev/null' EXIT; \
 	$(VENV)/bin/ybx-mock wait --url http://127.0.0.1:$(DEMO_PORT) --admin-token demo-admin; \
+	kill -0 $$pid 2>/dev/null || { echo "the mock did not start:"; cat $(DEMO_DIR)/mock.log; exit 1; }; \
 	status=0; for supplier in scenic theater; do \
 	  base=http://127.0.0.1:$(DEMO_PORT)$$([ $$supplier = theater ] && echo /theater || true); \
 	  echo "== $$supplier supplier at $$base"; \
@@ -41,7 +45,7 @@ demo: $(STAMP)
 	    --report $(DEMO_DIR)/$$supplier --junit $(DEMO_DIR)/$$supplier/junit.xml || status=$$?; \
 	done; \
 	$(VENV)/bin/ybx-conform index $(DEMO_DIR) $(DEMO_DIR)/scenic $(DEMO_DIR)/theater >/dev/null; \
-	echo "HTML report: $$(pwd)/$(DEMO_DIR)/index.html (scenic/ and theater/ beside it)"; exit $$status
+	echo "HTML report: $(abspath $(DEMO_DIR))/index.html (scenic/ and theater/ beside it)"; exit $$status
 
 serve: $(STAMP)
 	$(VENV)/bin/ybx-mock serve
@@ -62,14 +66,14 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 	@touch $(BENCH_STAMP)
 
 # Every measurement of issue 7 -> bench/RESULTS.md and the README table (about 15 min; BENCH_QUICK=1: 2 min).
-# wrk comes from Debian when missing (as root); uvloop, httptools and granian go to bench/.cache/altsite,
-# used only by the server variants tried, never by the project.
+# wrk comes from Debian when missing (as root); granian goes to bench/.cache/altsite, used only by the
+# server variant it is, never by the project.
 bench: $(BENCH_STAMP)
 	@command -v wrk >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || apt-get install -y -qq wrk >/dev/null 2>&1 \
 	  || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq wrk >/dev/null 2>&1; } || true
 	@command -v wrk >/dev/null 2>&1 || echo "bench: wrk is not installed; bench/load.py's asyncio client is used"
-	@[ -n "$(BENCH_QUICK)" ] || [ -d bench/.cache/altsite/uvloop ] || $(PY) -m pip install --quiet \
-	  --target bench/.cache/altsite uvloop httptools granian || echo "bench: server variants skipped (no uvloop/granian)"
+	@[ -n "$(BENCH_QUICK)" ] || [ -d bench/.cache/altsite/granian ] || $(PY) -m pip install --quiet \
+	  --target bench/.cache/altsite granian || echo "bench: the granian variant is skipped (not installable)"
 	$(PY) bench/run.py
 
 clean:

@@ -154,8 +154,9 @@ def render(mode: Mode, started: datetime, elapsed: float, info: dict, generator:
               f"{_fmt(_ratio(c.result, b.result if b else None))} | {_fmt(c.result.server_cpu_us, 0)} | "
               f"{_fmt(d.result.server_cpu_us, 0)} |")
         w("")
-        w("uvloop, httptools and granian are installed into `bench/.cache/altsite` for these runs only (they are "
-          "not dependencies of the project); `--workers 2` shares one SQLite database in WAL mode.")
+        w("uvloop and httptools are dependencies of the project (uvicorn picks them up by itself); the h11 row "
+          "runs uvicorn with `--loop asyncio --http h11`, as it runs without them. granian is installed into "
+          "`bench/.cache/altsite` for its row only. `--workers 2` shares one SQLite database in WAL mode.")
         w("")
     if hot:
         w("## The mock's hot path in-process")
