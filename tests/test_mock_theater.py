@@ -335,6 +335,9 @@ def test_one_step_pages_pay_and_sell_the_seats(stage):
     assert again.retcode == "0"  # the same senderid: the same paid order, nothing taken twice
     with stage.mock.store.reading() as db:
         assert db.execute("SELECT COUNT(*) FROM orders").fetchone()[0] == 2
+    # the optional Item of the spec (gap orderandpaywithydj2-no-response-xml) names the order created
+    assert (again.text("Item/order_id"), again.text("Item/senderid"), again.text("Item/status")) == \
+        (orders["y-1"]["orderid"], "y-1", "2")
 
 
 @pytest.mark.parametrize("page", ["OrderAndPayWithYDJ2.aspx", "OrderAndPayWithFK2.aspx"])

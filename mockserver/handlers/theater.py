@@ -339,14 +339,20 @@ def order_products2(mock: Mock, call: Call) -> dict:
 
 @handles("OrderAndPayWithYDJ2.aspx")
 def order_and_pay_with_ydj2(mock: Mock, call: Call) -> dict:
-    payments.book_and_pay(mock, call, payments.DEPOSIT, _request(call), payments.wants_activation(mock, call),
-                          book=_booker(call))
-    return {}  # the page returns the envelope only (gap orderandpaywithydj2-no-response-xml)
+    order = payments.book_and_pay(mock, call, payments.DEPOSIT, _request(call), payments.wants_activation(mock, call),
+                                  book=_booker(call))
+    return _one_step_item(order)
 
 
 @handles("OrderAndPayWithFK2.aspx")
 def order_and_pay_with_fk2(mock: Mock, call: Call) -> dict:
     # no invoice for rebate purchases (gap orderandpaywithfk2-invoice-vs-rebate); the order stays
     # authorised until pickup or activation (gap orderandpaywithfk2-auto-activation)
-    payments.book_and_pay(mock, call, payments.REBATE, _request(call, invoice=False), False, book=_booker(call))
-    return {}
+    order = payments.book_and_pay(mock, call, payments.REBATE, _request(call, invoice=False), False, book=_booker(call))
+    return _one_step_item(order)
+
+
+def _one_step_item(order: sqlite3.Row) -> dict:
+    # the manual shows no answer for the one-step theater pages; the spec's optional Item (gaps
+    # orderandpaywith{ydj2,fk2}-no-response-xml) tells the OTA which order its call created
+    return {"Item": {"order_id": order["orderid"], "senderid": order["senderid"], "status": order["status"]}}
