@@ -48,8 +48,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.junit:
         write_junit(doc, args.junit)
     s = doc["summary"]
-    print(f"{s['passed']} passed, {s['failed']} failed, {s['warning']} warnings, {s['not_run']} not run "
-          f"(score {s['score']:.1%}, index {s['index']:.1%})")
+    print(f"{s['passed']} passed, {s['failed']} failed, {s['warning']} warnings, {s['not_run']} not run, "
+          f"{s['not_applicable']} not applicable (score {s['score']:.1%}, index {s['index']:.1%})")
     print(f"report: {page.resolve()}\nresults: {out.resolve()}")
     return 1 if s["failed"] else 0
 

@@ -22,6 +22,11 @@ class NotRun(Exception):
     """The check could not run here (driver, data, or a precondition the target refused)."""
 
 
+class NotApplicable(NotRun):
+    """The check's rule does not concern this target: a page or feature of the other supplier mode.
+    A NotRun, so that code falling back on a check that cannot run treats it alike."""
+
+
 @dataclass
 class CheckContext:
     spec: Spec
@@ -89,6 +94,13 @@ class CheckContext:
             ex = self.ok(self.call("GetProviderConfig.aspx", note="fixture: supplier type"), "GetProviderConfig.aspx")
             self._mode = "theater" if ex.envelope.text("Item/type") == "2" else "scenic"
         return self._mode
+
+    def serves(self, page: Page | str) -> Page:
+        """`page`, if the target's mode serves it; NotApplicable for a page of the other mode."""
+        page = self.spec.page(page) if isinstance(page, str) else page
+        if page.mode not in ("both", self.mode()):
+            raise NotApplicable(f"{page.page} is a {page.mode} page; the target runs in {self.mode()} mode")
+        return page
 
     def products(self) -> list[dict[str, str]]:
         """GetProducts (scenic) or, on a theater, GetProducts2 (one record per product and show)."""

@@ -43,7 +43,7 @@ class YbxCheck(pytest.Item):
         result = run_one(self.run_config, self.check)
         if result["verdict"] == "failed":
             raise YbxFailure(result)
-        if result["verdict"] == "not_run":
+        if result["verdict"] in ("not_run", "not_applicable"):
             pytest.skip(result["message"])
         if result["verdict"] == "warning":
             pytest.xfail(result["message"])

@@ -17,12 +17,13 @@ import yaml
 from spec.model import Profile, Spec
 from spec.protocol import Credentials
 
-from .context import CheckContext, Failed, NotRun
+from .context import CheckContext, Failed, NotApplicable, NotRun
 from .drivers import Driver, DriverError
 from .registry import Check
 from .target import Target
 
-VERDICTS = ("passed", "failed", "warning", "not_run")
+# not_applicable: the rule does not concern this target (the other supplier mode); it counts nowhere
+VERDICTS = ("passed", "failed", "warning", "not_run", "not_applicable")
 
 
 @dataclass
@@ -61,6 +62,8 @@ def run_one(config: RunConfig, chk: Check) -> dict[str, Any]:
         chk.fn(ctx)
     except Failed as exc:
         verdict, message = "failed", str(exc)
+    except NotApplicable as exc:
+        verdict, message = "not_applicable", str(exc)
     except NotRun as exc:
         verdict, message = "not_run", str(exc)
     except DriverError as exc:
@@ -116,7 +119,8 @@ def summarise(config: RunConfig, results: list[dict[str, Any]], started: datetim
         counts = by_category.setdefault(r["category"], {v: 0 for v in VERDICTS})
         counts[r["verdict"]] += 1
     totals = {v: sum(1 for r in results if r["verdict"] == v) for v in VERDICTS}
-    ran = len(results) - totals["not_run"]
+    applicable = len(results) - totals["not_applicable"]
+    ran = applicable - totals["not_run"]
     pages_seen, codes_seen = set(), set()
     for r in results:
         for ex in r["exchanges"]:
@@ -131,9 +135,10 @@ def summarise(config: RunConfig, results: list[dict[str, Any]], started: datetim
         "driver": config.driver.name, "started": started.isoformat(),
         "finished": datetime.now(timezone.utc).isoformat(),
         "summary": {
-            **totals, "total": len(results), "ran": ran,
-            # score: what passed of every check; index: what passed of what could run with this driver
-            "score": round(totals["passed"] / len(results), 4) if results else 0.0,
+            **totals, "total": len(results), "applicable": applicable, "ran": ran,
+            # score: what passed of the checks that concern this target; index: what passed of what could
+            # run with this driver. Checks of the other supplier mode (not_applicable) are in neither.
+            "score": round(totals["passed"] / applicable, 4) if applicable else 0.0,
             "index": round(totals["passed"] / ran, 4) if ran else 0.0,
             "by_category": by_category,
         },

@@ -8,13 +8,25 @@ from xml.sax.saxutils import escape, quoteattr
 
 from .render import write
 
-VERDICT_ORDER = {"failed": 0, "warning": 1, "not_run": 2, "passed": 3}
+VERDICT_ORDER = {"failed": 0, "warning": 1, "not_run": 2, "passed": 3, "not_applicable": 4}
 
 
 def write_report(doc: dict[str, Any], out_dir: Path) -> Path:
-    """Write `out_dir/index.html` from the results document only."""
+    """Write `out_dir/index.html` from the results document only; checks that do not apply to the
+    target are listed apart, collapsed."""
     checks = sorted(doc["checks"], key=lambda c: (VERDICT_ORDER[c["verdict"]], c["category"], c["id"]))
-    return write(out_dir / "index.html", "conformance.html.j2", doc=doc, checks=checks)
+    return write(out_dir / "index.html", "conformance.html.j2", doc=doc, summary=_summary(doc),
+                 checks=[c for c in checks if c["verdict"] != "not_applicable"],
+                 inapplicable=[c for c in checks if c["verdict"] == "not_applicable"])
+
+
+def _summary(doc: dict[str, Any]) -> dict[str, Any]:
+    """The summary with every verdict counted (results written before not_applicable existed lack it)."""
+    s = dict(doc["summary"])
+    s.setdefault("not_applicable", 0)
+    s.setdefault("applicable", s["total"] - s["not_applicable"])
+    s["by_category"] = {cat: {"not_applicable": 0, **counts} for cat, counts in s.get("by_category", {}).items()}
+    return s
 
 
 def write_index(runs: list[tuple[str, str, dict[str, Any]]], out_dir: Path) -> Path:
@@ -32,7 +44,7 @@ def write_junit(doc: dict[str, Any], path: Path) -> Path:
            f'failures="{doc["summary"]["failed"]}">']
     for category, items in suites.items():
         failures = sum(c["verdict"] == "failed" for c in items)
-        skipped = sum(c["verdict"] in ("not_run", "warning") for c in items)
+        skipped = sum(c["verdict"] in ("not_run", "warning", "not_applicable") for c in items)
         out.append(f'<testsuite name={quoteattr(category)} tests="{len(items)}" failures="{failures}" '
                    f'skipped="{skipped}">')
         for c in items:
@@ -43,6 +55,8 @@ def write_junit(doc: dict[str, Any], path: Path) -> Path:
                            f'[{escape(c["clause"])}]</failure>')
             elif c["verdict"] in ("not_run", "warning"):
                 out.append(f'<skipped message={quoteattr(c["message"][:500])}/>')
+            elif c["verdict"] == "not_applicable":
+                out.append(f'<skipped message={quoteattr(("not applicable: " + c["message"])[:500])}/>')
             out.append("</testcase>")
         out.append("</testsuite>")
     out.append("</testsuites>")

@@ -93,6 +93,7 @@ def booking_pages(spec: Spec) -> list[Page]:
 
 def booking_values(ctx: CheckContext, page: Page, key: str, mobile: str, activate: bool = False) -> dict[str, str]:
     """Plain values of a one-ticket booking of a plain product on `page`, derived from its parameter table."""
+    ctx.serves(page)
     show = find_show(ctx) if page.mode == "theater" else None  # a show on sale; no seats, so a repeat can double
     product = show.product if show else ctx.plain_product()
     day = show.day if show else (ctx.today() + timedelta(days=4)).strftime("%Y%m%d")

@@ -618,7 +618,7 @@ def _inventory(ctx: CheckContext, start: datetime, days: int, productid: str = "
        "booking the remaining stock of a day sells it out: one more ticket is refused and the inventory "
        "reads sold out", "critical")
 def no_oversell(ctx: CheckContext) -> None:
-    page = ctx.spec.page("GetProductsInventory.aspx")
+    page = ctx.serves("GetProductsInventory.aspx")
     sold_out = _meaning(page, "quantity", "已售完")
     unlimited = _meaning(page, "quantity", "无限制")
     if sold_out is None:

@@ -23,7 +23,7 @@ from spec.errors import YbxError, resolve
 from spec.model import Page, Spec
 
 from ..baseline import COMMON
-from ..context import CheckContext, Failed, NotRun
+from ..context import CheckContext, Failed, NotApplicable, NotRun
 from ..registry import Check, check, derive
 from ..shows import (
     BOOK_PAGE,
@@ -53,7 +53,7 @@ class _ModeRefusal(YbxError):
 
 def _theater(ctx: CheckContext) -> None:
     if ctx.mode() != "theater":
-        raise NotRun(f"the target runs in {ctx.mode()} mode: it has no seats")
+        raise NotApplicable(f"the target runs in {ctx.mode()} mode: it has no seats")
 
 
 def _carries(message_zh: str, retmsg: str) -> bool:
