@@ -14,6 +14,7 @@ import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 from urllib.parse import urlencode
@@ -25,7 +26,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 BENCH = ROOT / "bench"
 CACHE = BENCH / ".cache"
-ALTSITE = CACHE / "altsite"  # uvloop / httptools / granian for the server variants only (see run.py)
+ALTSITE = CACHE / "altsite"  # granian, for its server variant only (see throughput.py)
 ADMIN_TOKEN = "bench-admin"
 
 from spec.protocol import Credentials  # noqa: E402
@@ -138,7 +139,6 @@ def mock_env(db: str, world: Path | None = None) -> dict[str, str]:
 
 def signed_url(base: str, page: str, values: Mapping[str, str]) -> str:
     """A GET URL for `page` signed and encrypted as the demo agent would send it."""
-    from spec.loader import load_spec
     from spec.protocol import encode_request
 
     spec = _spec()
@@ -147,16 +147,11 @@ def signed_url(base: str, page: str, values: Mapping[str, str]) -> str:
     return f"{base}/{p.page}?{urlencode(pairs)}"
 
 
-_SPEC = None
-
-
+@lru_cache(maxsize=1)
 def _spec():
-    global _SPEC
-    if _SPEC is None:
-        from spec.loader import load_spec
+    from spec.loader import load_spec
 
-        _SPEC = load_spec()
-    return _SPEC
+    return load_spec()
 
 
 def booking_values(day: str) -> dict[str, str]:

@@ -61,6 +61,7 @@ class Measurement:
     connections: int
     seconds: float
     runs: list[Run] = field(default_factory=list)
+    warmup_requests: int = 0
 
     @property
     def rps(self) -> float:
@@ -187,9 +188,8 @@ def measure(urls: Sequence[str], *, connections: int = 32, seconds: float = 10, 
     figure that other load on the machine disturbs far less than req/s)."""
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "bench.lua"
-        if warmup > 0:
-            _one(urls, connections, warmup, script)
-        result = Measurement(generator_name(), connections, seconds)
+        warm = _one(urls, connections, warmup, script) if warmup > 0 else None
+        result = Measurement(generator_name(), connections, seconds, warmup_requests=warm.requests if warm else 0)
         for _ in range(runs):
             before = cpu() if cpu else None
             run = _one(urls, connections, seconds, script)

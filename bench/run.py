@@ -122,7 +122,8 @@ def render(mode: Mode, started: datetime, elapsed: float, info: dict, generator:
         w(f"| ({t.key}) {t.label} | {'WireMock (Java)' if t.key == 'b' else t.variant} | {m.rps:.0f} | "
           f"{m.p50_ms:.1f} | {m.p99_ms:.1f} | {_fmt(m.server_cpu_us, 0)} | {m.errors} | {t.body_bytes} | "
           f"{', '.join(f'{r.rps:.0f}' for r in m.runs)} |")
-    notes = [f"({t.key}) {t.note}" for t in tp.targets if t.note and t.result is not None]
+    notes = [f"({t.key}) {t.note}" for t in tp.targets
+             if t.note and t.result is not None and t.variant == throughput.BASELINE.name]
     w("")
     w("- (a) `bench/bare_app.py`: one Starlette route returning a fixed 1024-byte XML envelope.")
     w("- (b) the npm package `wiremock` (its bundled standalone jar, run with `java -jar`, request journal and "
@@ -154,6 +155,9 @@ def render(mode: Mode, started: datetime, elapsed: float, info: dict, generator:
               f"{_fmt(_ratio(c.result, b.result if b else None))} | {_fmt(c.result.server_cpu_us, 0)} | "
               f"{_fmt(d.result.server_cpu_us, 0)} |")
         w("")
+        best = max((v for v in (throughput.BASELINE, *mode.variants) if tp.get("c", v.name) and tp.get("c", v.name).result),
+                   key=lambda v: tp.get("c", v.name).result.rps)
+        w(f"Fastest for (c) in this run: {best.name}. ")
         w("uvloop and httptools are dependencies of the project (uvicorn picks them up by itself); the h11 row "
           "runs uvicorn with `--loop asyncio --http h11`, as it runs without them. granian is installed into "
           "`bench/.cache/altsite` for its row only. `--workers 2` shares one SQLite database in WAL mode.")
@@ -173,8 +177,8 @@ def render(mode: Mode, started: datetime, elapsed: float, info: dict, generator:
     w("")
     w("Orders seeded straight into the store's tables in one transaction (`bench/scale.py`): a year of history "
       "over ten agents, 1–3 items each, closed statuses. One connection (`wrk -c 1`), 500 different signed "
-      "requests round-robin: QueryOrder for random orders of the demo agent; QueryOrdersList page 0 of random "
-      "31-day windows of its orders.")
+      "requests round-robin: QueryOrder for random orders of the demo agent (a tenth of the orders); "
+      "QueryOrdersList pages 0–4 of its whole list, newest first (20 orders a page at every size).")
     w("")
     w("| orders | seeding s | DB bytes per order | QueryOrder p50 / p99 ms | QueryOrdersList p50 / p99 ms | "
       "QueryOrder CPU µs/req | QueryOrdersList CPU µs/req |")

@@ -5,7 +5,7 @@ history before today, spread over ten agents (the world's three and seven more),
 items each, in the closed statuses an old order ends in (delivered, closed, paid at the desk,
 refunded), so that the clock sweeper has nothing to move. Then the mock serves that database and
 one connection (wrk -c 1) asks, round-robin, for 500 random orders of the demo agent (QueryOrder)
-and for page 0 of its orders in 500 random 31-day windows (QueryOrdersList)."""
+and for pages 0-4 of its order list, newest first (QueryOrdersList: 20 full orders a page)."""
 
 from __future__ import annotations
 
@@ -58,55 +58,66 @@ def _fresh_db(path: Path) -> None:
     store.close()
 
 
-def _rows(n: int, today: datetime):
-    """(orders, items, per-day counters, demo-agent order ids) for n orders over the year before today."""
+def _ids(n: int, today: datetime):
+    """(i, orderid, created) for n orders spread evenly over the year before today."""
     start = today - timedelta(days=365)
     span = (today - start).total_seconds() - 1
     per_day: dict[str, int] = {}
-    orders, items, demo = [], [], []
-    rnd = random.Random(7)
     for i in range(n):
         created = start + timedelta(seconds=span * i / n)
         day = created.strftime("%Y%m%d")
         per_day[day] = per_day.get(day, 0) + 1
-        orderid = f"{day}{per_day[day]:08d}"
+        yield i, f"{day}{per_day[day]:08d}", created
+
+
+def _lines(i: int, orderid: str, status: str):
+    for seq in range(1, 2 + i % 3):
+        pid, name, price = PRODUCTS[(i + seq) % len(PRODUCTS)]
+        num = 1 + (i * seq) % 4
+        amount = f"{int(price.split('.')[0]) * num}.00"
+        dealnum = num if status in ("3", "X", "D") else 0
+        yield (orderid, seq, pid, name, num, price, amount, dealnum, amount if dealnum else "0.00")
+
+
+def _orders(n: int, today: datetime, demo: list[str]):
+    rnd = random.Random(7)
+    for i, orderid, created in _ids(n, today):
         agent = AGENTS[i % len(AGENTS)]
         status, pay_type = HISTORY[i % len(HISTORY)]
         effect = (created + timedelta(days=rnd.randrange(0, 30))).strftime("%Y%m%d")
         stamp = created.strftime("%Y%m%d%H%M%S")
-        total = 0
-        for seq in range(1, 1 + 1 + i % 3):
-            pid, name, price = PRODUCTS[(i + seq) % len(PRODUCTS)]
-            num = 1 + (i * seq) % 4
-            amount = f"{int(price.split('.')[0]) * num}.00"
-            total += int(price.split(".")[0]) * num
-            dealnum = num if status in ("3", "X", "D") else 0
-            items.append((orderid, seq, pid, name, num, price, amount, dealnum, amount if dealnum else "0.00"))
+        total = sum(int(line[5].split(".")[0]) * line[4] for line in _lines(i, orderid, status))
         paid = f"{total}.00" if status != "4" else "0.00"
-        orders.append((orderid, agent, status, pay_type, effect, f"138{i % 100000000:08d}",
-                       f"11010119900307{i % 10000:04d}", "01", f"{total}.00", paid, stamp,
-                       stamp if status in ("3", "X", "D") else None, stamp if status in ("4", "B") else None,
-                       "OrderProducts.aspx"))
         if agent == "demo-ota":
             demo.append(orderid)
-    return orders, items, per_day, demo
+        yield (orderid, agent, status, pay_type, effect, f"138{i % 100000000:08d}", f"11010119900307{i % 10000:04d}",
+               "01", f"{total}.00", paid, stamp, stamp if status in ("3", "X", "D") else None,
+               stamp if status in ("4", "B") else None, "OrderProducts.aspx")
+
+
+def _items(n: int, today: datetime):
+    for i, orderid, _ in _ids(n, today):
+        yield from _lines(i, orderid, HISTORY[i % len(HISTORY)][0])
 
 
 def seed_orders(path: Path, n: int) -> tuple[float, list[str]]:
-    """Insert n orders in one transaction; (seconds, demo-agent order ids)."""
+    """Insert n orders in one transaction (rows generated as they are inserted); (seconds, demo-agent order ids)."""
     today = datetime.now(TZ).replace(hour=0, minute=0, second=0, microsecond=0)
+    demo: list[str] = []
     started = time.perf_counter()
-    orders, items, per_day, demo = _rows(n, today)
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("BEGIN IMMEDIATE")
     conn.executemany(
         "INSERT INTO orders(orderid, agent, status, pay_type, effect_date, mobile, idcard, service_code, total, paid, "
-        "created_at, delivered_at, closed_at, page) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)", orders)
+        "created_at, delivered_at, closed_at, page) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)", _orders(n, today, demo))
     conn.executemany(
         "INSERT INTO order_items(orderid, seq, productid, productname, num, price, amount, dealnum, dealamount) "
-        "VALUES(?,?,?,?,?,?,?,?,?)", items)
+        "VALUES(?,?,?,?,?,?,?,?,?)", _items(n, today))
+    counters: dict[str, int] = {}
+    for _, orderid, _ in _ids(n, today):
+        counters[orderid[:8]] = int(orderid[8:])
     conn.executemany("INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-                     [(f"order_seq:{day}", str(count)) for day, count in per_day.items()])
+                     [(f"order_seq:{day}", str(count)) for day, count in counters.items()])
     conn.execute("COMMIT")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
@@ -136,13 +147,10 @@ def run(sizes: list[int], seconds: float, log_dir: Path) -> list[Size]:
             with throughput.mock(throughput.BASELINE, db, log_dir / "mock-scale.log") as srv:
                 queries = [signed_url(srv.base, "QueryOrder.aspx", {"order_id": o})
                            for o in rnd.sample(demo, min(500, len(demo)))]
-                first, last = datetime.strptime(demo[0][:8], "%Y%m%d"), datetime.strptime(demo[-1][:8], "%Y%m%d")
-                lists = []
-                for _ in range(500):
-                    begin = first + timedelta(days=rnd.randrange(0, max(1, (last - first).days - 31)))
-                    lists.append(signed_url(srv.base, "QueryOrdersList.aspx", {
-                        "Query_model": "1", "Start_datetime": begin.strftime("%Y%m%d"),
-                        "End_datetime": (begin + timedelta(days=31)).strftime("%Y%m%d"), "Page_index": "0"}))
+                # pages 0-4 of the agent's whole list: full pages (20 orders) at every size, so that the
+                # figure grows with the stored orders only, not with how full a page is
+                lists = [signed_url(srv.base, "QueryOrdersList.aspx", {"Page_index": str(rnd.randrange(0, 5))})
+                         for _ in range(500)]
                 for name, urls in (("QueryOrder", queries), ("QueryOrdersList", lists)):
                     _check(urls[0], name)
                     size.latency[name] = load.measure(urls, connections=1, seconds=seconds, warmup=1, runs=1,
