@@ -3,15 +3,32 @@ fixtures that create the data a check needs through the target's own pages."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Mapping
 
-from spec.model import Page, Profile, Spec
+from spec.model import Page, Profile, Retcode, Spec
 from spec.protocol import Credentials
 
 from .drivers import Driver
 from .target import Exchange, Target
+
+
+_PUNCT = re.compile(r"[\s\"'“”‘’。，；,.;:：…（）()、!！]|\.\.\.")
+
+
+def carries(message_zh: str, retmsg: str) -> bool:
+    """Whether `retmsg` is the manual's message up to its placeholder (punctuation ignored)."""
+    head = re.split(r"xxxx|ex|X", message_zh)[0]
+    return _PUNCT.sub("", head) in _PUNCT.sub("", retmsg)
+
+
+def answers(page: Page, expected: Retcode, retcode: str | None, retmsg: str) -> bool:
+    """Whether an answer is `expected`: its code, and where the page gives that code to several of
+    its answers (every -1 of a page), its message up to the placeholder."""
+    shared = sum(r.code == expected.code for r in page.retcodes) > 1
+    return retcode == expected.code and (not shared or carries(expected.message_zh, retmsg))
 
 
 class Failed(AssertionError):

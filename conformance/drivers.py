@@ -37,10 +37,21 @@ class Driver:
         """The SMS the target has sent (verification codes among them), oldest first."""
         raise DriverError(f"driver '{self.name}' cannot read the SMS the target sends")
 
+    def setting_for(self, transition: str) -> str:
+        """How to configure the target so that it takes the spec's `transition` where a supplier
+        setting guards it; "" when this driver does not know."""
+        return ""
+
 
 class AdminDriver(Driver):
     name = "admin"
     capabilities = frozenset({"clock", "events", "flush", "sms"})
+    # The mock's world settings behind the spec's settings-guarded transitions; its admin API has no
+    # event that switches them, so a run reaches the other side only against a mock started so.
+    WORLD_SETTINGS = {
+        "pay-instant-success-audit": "payment_approval: true",
+        "pay-instant-success": "payment_approval: false",
+    }
 
     def __init__(self, admin_url: str, token: str, timeout: float = 10.0):
         self.base = admin_url.rstrip("/")
@@ -79,6 +90,11 @@ class AdminDriver(Driver):
 
     def flush_callbacks(self) -> None:
         self._post("/callbacks/flush", {})
+
+    def setting_for(self, transition: str) -> str:
+        setting = self.WORLD_SETTINGS.get(transition)
+        return (f"on the mock, `{setting}` under `supplier:` in the world file (ybx-mock serve --world FILE); "
+                "no admin event switches it") if setting else ""
 
     def sms(self) -> list[Mapping[str, Any]]:
         r = self._client.get(self.base + "/sms")

@@ -17,6 +17,7 @@ import yaml
 from spec.model import Profile, Spec
 from spec.protocol import Credentials
 
+from .baseline import paced
 from .context import CheckContext, Failed, NotApplicable, NotRun
 from .drivers import Driver, DriverError
 from .registry import Check
@@ -89,8 +90,10 @@ def run(config: RunConfig, checks: list[Check], progress: Callable[[int, int, in
     if config.only:
         checks = [c for c in checks if c.category in config.only]
     started = datetime.now(timezone.utc)
-    # clock moves and the agent's single callback address must not be shared with other checks
-    alone = lambda c: "clock" in c.needs or c.category == "callbacks"  # noqa: E731
+    # clock moves and the agent's single callback address must not be shared with other checks; nor
+    # a page whose correct request moves the clock past an agent-wide code's resend interval
+    paced_pages = {p.page for p in config.spec.request_pages if paced(config.spec, p)}
+    alone = lambda c: "clock" in c.needs or c.category == "callbacks" or c.page in paced_pages  # noqa: E731
     parallel = [c for c in checks if not alone(c)]
     serial = [c for c in checks if alone(c)]
     results: list[dict[str, Any]] = []

@@ -180,6 +180,12 @@ def test_healthy_mock_passes(healthy):
     assert not_run == {i for i in healthy if _unreached(i)}, _summary(healthy, ("not_run",))
 
 
+def test_an_unreached_status_names_the_setting_that_reaches_it(healthy):
+    message = healthy["state.transition.approve-payment"]["message"]
+    assert "finance to approve platform payments" in message, message  # the guard, from transitions.yaml
+    assert "payment_approval: true" in message and "no admin event" in message, message  # the admin driver's hint
+
+
 def test_approval_world_reaches_5_and_9(approval):
     assert not _summary(approval, ("failed", "not_run")), _summary(approval, ("failed", "not_run"))
 

@@ -410,8 +410,7 @@ def _follow(ctx: CheckContext, order: Order, goal: str, want: tuple[str, ...], v
             if not siblings:
                 raise NotRun(f"could not bring order {order.orderid} to {goal}: step {t.id} left it in {seen}, "
                              f"not {t.target}")
-            detour = (f"it took {siblings[0]} ({t.source}->{seen}) instead of {t.id}, by a supplier setting "
-                      "this run cannot choose")
+            detour = f"it took {siblings[0]} ({t.source}->{seen}) instead of {t.id}, {_guard(ctx, t)}"
             break
         else:
             break
@@ -433,6 +432,36 @@ def _reach(ctx: CheckContext, goal: str, want: tuple[str, ...] = (), via: Transi
     return order
 
 
+def reach(ctx: CheckContext, goals: Iterable[str]) -> str:
+    """A new order brought to one of `goals`, the cheapest the driver can reach first (a fixture for
+    pages that work on orders in a given status); its id. A goal the target routes around (a
+    settings guard) is left for the next."""
+    spec, events, wanted = ctx.spec, "events" in ctx.driver.capabilities, set(goals)
+    order, _ = _book(ctx)
+    left = set(wanted)
+    while order.status not in wanted:
+        costs = sorted((sum(2 if _needs_events(spec, t.event) else 1 for t in path), goal) for goal in left
+                       if (path := _plan(spec, events, order.status, order.pay_type, goal, ())) is not None)
+        if not costs:
+            raise NotRun(f"no drivable path of the spec's transitions leads order {order.orderid} from "
+                         f"{order.status} to status {' or '.join(sorted(wanted))}")
+        goal = costs[0][1]
+        left.discard(goal)
+        try:
+            _follow(ctx, order, goal, ())
+        except NotRun:
+            if order.status not in wanted and not left:
+                raise
+    return order.orderid
+
+
+def _guard(ctx: CheckContext, t: Transition) -> str:
+    """Why the target did not take `t`: its guard, a supplier setting, and how to set it where known."""
+    hint = ctx.driver.setting_for(t.id)
+    return (f"whose guard is a supplier setting this run cannot choose ({t.guard_en.rstrip('.')})"
+            + (f"; to reach it: {hint}" if hint else ""))
+
+
 # ====================================================================== allowed transitions
 
 def _verdict(ctx: CheckContext, t: Transition, order: Order, before: str) -> None:
@@ -441,8 +470,7 @@ def _verdict(ctx: CheckContext, t: Transition, order: Order, before: str) -> Non
         return
     siblings = [s for s in ctx.spec.transitions_from(t.source, t.event) if s.id != t.id and s.target == seen]
     if siblings and _undoes(ctx.spec, t) is None:
-        raise NotRun(f"the target took {siblings[0].id} ({t.source}->{seen}) instead of {t.id}: the guard "
-                     f"between them is a supplier setting this run cannot choose")
+        raise NotRun(f"the target took {siblings[0].id} ({t.source}->{seen}) instead of {t.id}, {_guard(ctx, t)}")
     ctx.expect(False, f"{t.event} on order {order.orderid} in status {before}: QueryOrder shows {seen}, "
                f"the spec's transition {t.id} leads to {t.target}")
 
