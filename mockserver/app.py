@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import AsyncIterator, Sequence
+from typing import Any, AsyncIterator, Awaitable, Callable, Sequence
 from urllib.parse import parse_qsl
 
 import httpx
@@ -14,7 +14,8 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Match, Mount, Route
+from starlette.types import Receive, Scope, Send
 
 from spec.errors import ParamError, YbxError
 from spec.model import Page
@@ -80,6 +81,55 @@ def _here(request: Request) -> str:
     return str(request.base_url).rstrip("/") + mount
 
 
+def _route_path(scope: Scope) -> str:
+    """The path below this app's mount point, as Starlette's router matches it."""
+    path, root = scope["path"], scope.get("root_path", "")
+    if root and path.startswith(root) and (len(path) == len(root) or path[len(root)] == "/"):
+        return path[len(root):]
+    return path
+
+
+class MockApp(Starlette):
+    """Starlette, with interface-page requests sent straight to their endpoint: they are the hot traffic,
+    and the router would first try every admin, notify and REST route (and the middleware stack) on each.
+    A path goes the short way only when no route listed before the interface routes matches it, so the
+    answer is the router's; the decision is remembered per (method, path)."""
+
+    MEMO = 4096  # distinct (method, path) decisions kept; beyond that each is decided again (still right)
+
+    def __init__(self, endpoint: Callable[[Request], Awaitable[Response]], pages: set[str],
+                 before: Sequence[BaseRoute], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._endpoint, self._pages, self._before = endpoint, pages, tuple(before)
+        self._memo: dict[tuple[str, str], dict[str, str] | None] = {}
+
+    def _page_params(self, scope: Scope) -> dict[str, str] | None:
+        """The interface route's path parameters when the short way answers as the router would."""
+        key = (scope["method"], _route_path(scope))
+        if key in self._memo:
+            return self._memo[key]
+        method, path = key
+        params: dict[str, str] | None = None
+        parts = path[1:].split("/") if path.startswith("/") else []
+        if method in ("GET", "HEAD", "POST") and 1 <= len(parts) <= 2 and all(parts) \
+                and parts[-1].lower() in self._pages and (len(parts) == 1 or parts[0].lower() == "post") \
+                and all(route.matches(scope)[0] is Match.NONE for route in self._before):
+            params = {"page": parts[-1]} if len(parts) == 1 else {"prefix": parts[0], "page": parts[1]}
+        if len(self._memo) < self.MEMO:
+            self._memo[key] = params
+        return params
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        params = self._page_params(scope) if scope["type"] == "http" else None
+        if params is None:
+            await super().__call__(scope, receive, send)
+            return
+        scope["app"] = self
+        scope["path_params"] = {**scope.get("path_params", {}), **params}
+        response = await self._endpoint(Request(scope, receive, send))
+        await response(scope, receive, send)
+
+
 def create_app(mock: Mock, *, admin_token: str = "demo-admin", background: bool = False,
                extra_routes: Sequence[BaseRoute] = (), theater: Mock | None = None, certify: bool = False) -> Starlette:
     """The mock's ASGI app: admin API, the payment platform's pages, extra routes, the `theater`
@@ -115,10 +165,11 @@ def create_app(mock: Mock, *, admin_token: str = "demo-admin", background: bool 
         endpoint = journal.recording(mock, endpoint)
     # IIS matches paths case-insensitively, so /post/ and /POST/ are one folder (3.4).
     mounted = [Mount("/theater", app=create_app(theater, admin_token=admin_token, certify=certify))] if theater else []
-    routes = [*admin_routes(mock, admin_token), *notify_routes(mock), *rest_routes(mock), *extra_routes, *mounted,
-              Route("/{prefix}/{page}", endpoint, methods=["GET", "POST"]),
+    before = [*admin_routes(mock, admin_token), *notify_routes(mock), *rest_routes(mock), *extra_routes, *mounted]
+    routes = [*before, Route("/{prefix}/{page}", endpoint, methods=["GET", "POST"]),
               Route("/{page}", endpoint, methods=["GET", "POST"])]
-    app = Starlette(routes=routes, lifespan=_lifespan(mock, *([theater] if theater else [])) if background else None)
+    app = MockApp(endpoint, set(pages), before, routes=routes,
+                  lifespan=_lifespan(mock, *([theater] if theater else [])) if background else None)
     app.state.mock = mock
     return app
 
