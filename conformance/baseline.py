@@ -36,6 +36,8 @@ SLOT_LABEL, ANY_SLOT = "时段号", "-1"
 # from today, as records lie in the past, to the days ahead that bookings use.
 START_LABELS, END_LABELS = ("起始", "开始"), ("截止", "结束")
 DAYS_AHEAD = 4
+# A date or product list on a page about an order is the order's (4.2.8 QueryOrder sxrq, productid).
+ORDER_PAGE, ORDER_FIELDS = "QueryOrder.aspx", {"yyyyMMdd": "sxrq", "pid_qty_list": "productid"}
 DELIVERY_LABEL = "交割"  # a window of deliveries (4.2.35 GetSPYDRec 交割起始日期): an order is delivered first
 # The transaction records of each account (4.2.30 deposit, 4.2.33 rebate).
 RECORD_PAGES = {"deposit": "QueryYFKJYRec.aspx", "rebate": "QueryFKJYRec.aspx"}
@@ -99,12 +101,13 @@ def _value(ctx: CheckContext, page: Page, param: Param, cache: dict[str, str]) -
         if "orderid" not in cache:
             cache["orderid"], _ = ctx.book()
         return cache["orderid"] if rule == "order" else ctx.order_total(cache["orderid"])
-    fixed = {"product": lambda: ctx.plain_product()["productid"], "id_number": lambda: "110101199003071234",
-             "mobile": lambda: "13800138000", "page_index": lambda: "1", "medium": lambda: MOBILE_MEDIUM,
-             "slot": lambda: ANY_SLOT,
-             "reason": lambda: REASON[: param.max_length or len(REASON)], "default": lambda: param.default or ""}
-    if rule in fixed:
-        return fixed[rule]()
+    if rule == "product":
+        return ctx.plain_product()["productid"]
+    constant = {"id_number": "110101199003071234", "mobile": "13800138000", "page_index": "1",
+                "medium": MOBILE_MEDIUM, "slot": ANY_SLOT, "reason": REASON[: param.max_length or len(REASON)],
+                "default": param.default or ""}
+    if rule in constant:
+        return constant[rule]
     if rule == "target":
         found = _from_target(ctx, page, param, cache)
         if found is not None:
@@ -118,12 +121,11 @@ def _formatted(ctx: CheckContext, param: Param, cache: dict[str, str]) -> str:
     """A value of the param's format; "" for a format without a generator."""
     fmt, label = param.format, param.label_zh
     today = ctx.today()
-    if "orderid" in cache and fmt in ("yyyyMMdd", "pid_qty_list") and not _bound(label):
-        # about the order: its effect date (4.2.41 activatedate), its product (activatelist)
-        order = ctx.spec.page("QueryOrder.aspx")
+    if "orderid" in cache and fmt in ORDER_FIELDS and not _bound(label):
+        # about the order: its effect date (4.2.41 activatedate), its product (activatelist), as QueryOrder shows
+        order = ctx.spec.page(ORDER_PAGE)
         _answer(ctx, order, cache)
-        return cache.get(f"{order.page}/{'sxrq' if fmt == 'yyyyMMdd' else 'productid'}", "") + \
-            ("" if fmt == "yyyyMMdd" else "|1")
+        return cache.get(f"{order.page}/{ORDER_FIELDS[fmt]}", "") + ("|1" if fmt == "pid_qty_list" else "")
     if fmt in ("yyyyMMdd", "yyyyMMddHHmmss"):
         if _bound(label) == "start":
             day = today.replace(hour=0, minute=0, second=0)

@@ -14,7 +14,6 @@ from spec.protocol import Credentials
 from .drivers import Driver
 from .target import Exchange, Target
 
-
 _PUNCT = re.compile(r"[\s\"'“”‘’。，；,.;:：…（）()、!！]|\.\.\.")
 
 

@@ -43,15 +43,17 @@ class Driver:
         return ""
 
 
+# The mock's world settings behind the spec's settings-guarded transitions; its admin API has no event
+# that switches them, so a run reaches the other side only against a mock started so.
+MOCK_WORLD_SETTINGS = {
+    "pay-instant-success-audit": "payment_approval: true",
+    "pay-instant-success": "payment_approval: false",
+}
+
+
 class AdminDriver(Driver):
     name = "admin"
     capabilities = frozenset({"clock", "events", "flush", "sms"})
-    # The mock's world settings behind the spec's settings-guarded transitions; its admin API has no
-    # event that switches them, so a run reaches the other side only against a mock started so.
-    WORLD_SETTINGS = {
-        "pay-instant-success-audit": "payment_approval: true",
-        "pay-instant-success": "payment_approval: false",
-    }
 
     def __init__(self, admin_url: str, token: str, timeout: float = 10.0):
         self.base = admin_url.rstrip("/")
@@ -92,7 +94,7 @@ class AdminDriver(Driver):
         self._post("/callbacks/flush", {})
 
     def setting_for(self, transition: str) -> str:
-        setting = self.WORLD_SETTINGS.get(transition)
+        setting = MOCK_WORLD_SETTINGS.get(transition)
         return (f"on the mock, `{setting}` under `supplier:` in the world file (ybx-mock serve --world FILE); "
                 "no admin event switches it") if setting else ""
 
