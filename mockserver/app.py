@@ -24,6 +24,7 @@ from . import journal, outbox, responses, sweeper
 from .admin import admin_routes
 from .context import Mock, Reply
 from .handlers import load_all
+from .memo import AnswerMemo
 from .instant_pay import notify_routes
 from .rest import rest_routes
 from .pipeline import decode
@@ -43,28 +44,24 @@ def _parse(raw: bytes) -> list[tuple[str, str]]:
         raise ParamError("bad_format", "parameters are not UTF-8") from None
 
 
-def handle(mock: Mock, page: Page, method: str, raw: list[tuple[str, str]], base_url: str = "") -> Response:
-    """Decode, dispatch and answer one request; every failure becomes the page's retcode."""
+def handle(mock: Mock, page: Page, method: str, raw: list[tuple[str, str]], base_url: str = "",
+           memo: AnswerMemo | None = None) -> Response:
+    """Decode, dispatch and answer one request; every failure becomes the page's retcode. With a
+    `memo`, a read-only page's answer is reused while the state and the clock's second stay the same."""
     user = page.param("user")
     agent = mock.world.agent(next((v for k, v in raw if user and k.lower() == user.name.lower()), ""))
     key = agent.key if agent else None  # a known agent's answers are signed even when refused (rule e)
     try:
         sweeper.sweep(mock)
-        call = decode(mock, page, method, raw, base_url)
-        if page.mode not in ("both", mock.world.supplier.mode):
-            # the page's own answer where its gaps choose one (Page.mode_refusal), else the profile's chain;
-            # a message with a reason gives the mode's
-            mode = mock.world.supplier.mode
-            words = mock.spec.reason(f"{mode}_mode")
-            raise ModeError(page.mode_refusal or f"{mode}_mode", f"the supplier runs in {mode} mode",
-                            reason=words.render() if words else None)
-        handler = load_all().get(page.page)
-        if handler is None:
-            raise YbxError("call_failed", f"{page.page} is not served by this version of the mock")
-        result = handler(mock, call)
-        if isinstance(result, Reply):
-            return responses.ok(mock, page, result.data, key, result.retmsg)
-        return responses.ok(mock, page, result, key)
+        if memo is not None and memo.serves(page):
+            request, moment = (page.page, method, tuple(raw), base_url), memo.moment(mock)
+            body = memo.get(request, moment)
+            if body is not None:
+                return responses.xml(mock, body)
+            response = _answer(mock, page, method, raw, base_url, key)
+            memo.put(mock, request, moment, response.body)
+            return response
+        return _answer(mock, page, method, raw, base_url, key)
     except YbxError as exc:
         response = responses.error(mock, page, exc, key)
         detail = " ".join((exc.detail or exc.key).split()) or exc.key  # header values: no control or edge spaces
@@ -73,6 +70,25 @@ def handle(mock: Mock, page: Page, method: str, raw: list[tuple[str, str]], base
     except Exception:  # a bug must still answer like the supplier, never with a stack trace
         log.exception("internal error on %s", page.page)
         return responses.error(mock, page, YbxError("call_failed", "internal error"), key)
+
+
+def _answer(mock: Mock, page: Page, method: str, raw: list[tuple[str, str]], base_url: str, key: str | None) -> Response:
+    """The page's successful answer, or the YbxError refusing the request."""
+    call = decode(mock, page, method, raw, base_url)
+    if page.mode not in ("both", mock.world.supplier.mode):
+        # the page's own answer where its gaps choose one (Page.mode_refusal), else the profile's chain;
+        # a message with a reason gives the mode's
+        mode = mock.world.supplier.mode
+        words = mock.spec.reason(f"{mode}_mode")
+        raise ModeError(page.mode_refusal or f"{mode}_mode", f"the supplier runs in {mode} mode",
+                        reason=words.render() if words else None)
+    handler = load_all().get(page.page)
+    if handler is None:
+        raise YbxError("call_failed", f"{page.page} is not served by this version of the mock")
+    result = handler(mock, call)
+    if isinstance(result, Reply):
+        return responses.ok(mock, page, result.data, key, result.retmsg)
+    return responses.ok(mock, page, result, key)
 
 
 def _here(request: Request) -> str:
@@ -136,6 +152,8 @@ def create_app(mock: Mock, *, admin_token: str = "demo-admin", background: bool 
     supplier's own app under /theater/, then the interface pages.
     With `background`, the clock sweeper and callback delivery run every half second (for both suppliers)."""
     pages = {p.page.lower(): p for p in mock.spec.request_pages}
+    # --certify judges every exchange as it is answered: no answer is reused there
+    memo = None if certify else AnswerMemo(mock.spec)
 
     async def endpoint(request: Request) -> Response:
         page = pages.get(request.path_params["page"].lower())
@@ -159,7 +177,7 @@ def create_app(mock: Mock, *, admin_token: str = "demo-admin", background: bool 
             return responses.error(mock, page, exc, None)
         # answered on the event loop: each step takes the store's one lock anyway, and a thread per request
         # left threads queueing on that lock (server CPU per QueryOrder -30%, bench/profile_hot.py and RESULTS.md)
-        return handle(mock, page, request.method, raw, _here(request))
+        return handle(mock, page, request.method, raw, _here(request), memo)
 
     if certify:  # --certify: every interface request is judged and journalled after it is answered
         endpoint = journal.recording(mock, endpoint)

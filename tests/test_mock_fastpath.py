@@ -3,16 +3,20 @@ path is answered exactly as the router would answer it."""
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+import mockserver.app as app_module
 from mockserver.app import MockApp, create_app
+from mockserver.memo import AnswerMemo
 from mockserver.server import Settings, build_theater_mock
 from spec import wire
 from spec.protocol import encode_request
-from mockkit import DEMO, Ota, make_mock
+from mockkit import DEMO, OTHER, Ota, make_mock
 
 
 def _pairs(mock, page: str, values: dict[str, str]) -> list[tuple[str, str]]:
@@ -107,3 +111,108 @@ def test_remembered_decisions_are_bounded(ota, monkeypatch):
     ota.client.get("/QueryOrder.aspx")
     assert len(app._memo) == 8
     assert ota.client.get("/QueryOrder.aspx").status_code == 200  # decided again, still the page
+
+
+# ------------------------------------------------------------------ answers of read-only pages (mockserver/memo.py)
+
+class Decoding:
+    """Counts requests the mock decoded (a remembered answer skips decoding)."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.calls = 0
+        real = app_module.decode
+
+        def decode(*args, **kwargs):
+            self.calls += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(app_module, "decode", decode)
+
+
+def test_a_repeated_read_is_answered_from_the_memo_with_the_same_bytes(ota, monkeypatch):
+    orderid = ota.book()
+    pairs = _pairs(ota.mock, "QueryOrder.aspx", {"order_id": orderid})
+    first = ota.client.get("/QueryOrder.aspx", params=pairs)
+    decoding = Decoding(monkeypatch)
+    again = ota.client.get("/QueryOrder.aspx", params=pairs)
+    assert decoding.calls == 0
+    assert again.content == first.content and again.headers["content-type"] == first.headers["content-type"]
+    ota.client.post("/POST/QueryOrder.aspx", data=dict(pairs))  # another method: another request
+    assert decoding.calls == 1
+
+
+def test_a_change_by_another_connection_shows_on_the_very_next_request(spec, tmp_path):
+    db = str(tmp_path / "mock.db")
+    mock = make_mock(spec, db=db)
+    ota = Ota(mock, TestClient(create_app(mock)))
+    orderid = ota.book()
+    assert ota.status(orderid) == "0"
+    assert ota.status(orderid) == "0"  # remembered
+    other = sqlite3.connect(db, isolation_level=None)  # another worker's connection
+    other.execute("UPDATE orders SET status='4' WHERE orderid=?", (orderid,))
+    other.close()
+    assert ota.status(orderid) == "4"
+
+
+def test_a_change_through_the_mock_itself_shows_on_the_very_next_request(ota):
+    orderid = ota.book()
+    assert ota.status(orderid) == "0"
+    assert ota.call("CancelOrder.aspx", {"order_id": orderid}).retcode == "0"
+    assert ota.status(orderid) == "4"
+
+
+def test_time_moving_changes_the_answer(ota):
+    other = ota.as_(OTHER)  # pays online: its unpaid orders time out (demo-ota pays at the desk)
+    orderid = other.book()
+    minutes = ota.mock.world.supplier.paytimeout_minutes
+    ota.advance(minutes * 60 - 1)
+    assert other.status(orderid) == "0"
+    assert other.status(orderid) == "0"  # remembered
+    ota.advance(2)  # past the pay deadline: the sweeper closes the order
+    assert other.status(orderid) == "4"
+
+
+def test_a_moment_is_the_generation_and_the_clock_second(ota):
+    memo = AnswerMemo(ota.mock.spec)
+    request = ("QueryOrder.aspx", "GET", (), "")
+    moment = memo.moment(ota.mock)
+    memo.put(ota.mock, request, moment, b"answer")
+    assert memo.get(request, memo.moment(ota.mock)) == b"answer"
+    ota.advance(0.5)  # the same second (START is on a whole second): still the answer
+    assert memo.get(request, memo.moment(ota.mock)) == b"answer"
+    ota.advance(0.5)
+    assert memo.get(request, memo.moment(ota.mock)) is None
+    moment = memo.moment(ota.mock)
+    memo.put(ota.mock, request, moment, b"answer")
+    with ota.mock.store.transaction() as db:
+        ota.mock.store.set_meta(db, "unrelated", "x")
+    assert memo.get(request, memo.moment(ota.mock)) is None
+
+
+def test_an_answer_made_while_the_state_moved_is_not_kept(ota):
+    memo = AnswerMemo(ota.mock.spec)
+    request = ("QueryOrder.aspx", "GET", (), "")
+    moment = memo.moment(ota.mock)
+    with ota.mock.store.transaction() as db:  # e.g. the handler wrote, or another worker committed
+        ota.mock.store.set_meta(db, "unrelated", "x")
+    memo.put(ota.mock, request, moment, b"stale")
+    assert memo.get(request, moment) is None
+
+
+def test_only_pages_that_write_nothing_are_remembered(spec):
+    pages = AnswerMemo(spec).pages
+    assert "QueryOrder.aspx" in pages
+    for page in spec.request_pages:
+        b = page.behaviour
+        assert (page.page in pages) == (not (b.writes or b.events or b.callbacks)), page.page
+    assert not {"OrderProducts.aspx", "CancelOrder.aspx", "BeginToPay.aspx"} & pages
+
+
+def test_certify_mode_answers_every_request_afresh(spec, monkeypatch):
+    mock = make_mock(spec)
+    ota = Ota(mock, TestClient(create_app(mock, certify=True)))
+    orderid = ota.book()
+    decoding = Decoding(monkeypatch)
+    for _ in range(3):
+        assert ota.status(orderid) == "0"
+    assert decoding.calls == 3
