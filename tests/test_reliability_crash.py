@@ -380,7 +380,9 @@ def crashed(spec, tmp_path_factory) -> Run:
         with serving(spec, db) as m:
             in_threads(m, unanswered)  # an integrator repeats what got no answer, with the same number
             # rows the dead workers had leased go back to the queue when their lease ends (wall time)
-            _drained(m, timeout=outbox.LEASE_TIMEOUTS * spec.callback_policy.timeout_seconds + 20)
+            # and a head whose first attempt after the restart times out waits one backoff step more
+            policy = spec.callback_policy
+            _drained(m, timeout=(outbox.LEASE_TIMEOUTS + 1) * policy.timeout_seconds + policy.backoff_seconds[0] + 20)
         return Run(db, jobs, known, list(journal.received), len(unanswered), leased)
 
 
