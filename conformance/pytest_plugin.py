@@ -28,7 +28,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--ybx-driver", default="none", choices=("admin", "manual", "none"))
     group.addoption("--ybx-admin-url", default=None)
     group.addoption("--ybx-admin-token", default=None)
-    group.addoption("--ybx-only", default="", help="comma-separated categories")
+    group.addoption("--ybx-only", default="", help="comma-separated categories or check-id prefixes")
     group.addoption("--ybx-expected-failures", default=None, type=Path)
 
 
@@ -97,6 +97,6 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
                     config.getoption("--ybx-admin-token")),
         expected_failures=load_expected_failures(config.getoption("--ybx-expected-failures")),
     )
-    checks = [c for c in all_checks(spec) if not only or c.category in only]
+    checks = [c for c in all_checks(spec) if not only or c.category in only or c.id.startswith(only)]
     collector = YbxChecks.from_parent(session, name="ybx-conform", run_config=run_config, checks=checks)
     items.extend(collector.collect())

@@ -9,7 +9,7 @@ from livemock import live_mock
 from mockkit import DEMO
 
 
-def pytest_run(live, tmp_path, only="signature"):
+def pytest_run(live, tmp_path, only="signature.valid"):
     (tmp_path / "conftest.py").write_text("", encoding="utf-8")
     return subprocess.run(
         [sys.executable, "-m", "pytest", str(tmp_path), "-q", "-p", "no:cacheprovider", "--ybx-target", live.base_url,
@@ -28,6 +28,6 @@ def test_checks_run_as_pytest_items(spec, tmp_path):
 
 def test_a_broken_rule_fails_the_pytest_run(spec, tmp_path):
     with live_mock(spec, ("case-sensitive-names",)) as live:
-        bad = pytest_run(live, tmp_path, only="parameters")
+        bad = pytest_run(live, tmp_path, only="parameters.case-insensitive")
     assert bad.returncode == 1
     assert "parameters.case-insensitive." in bad.stdout and "3.5" in bad.stdout
