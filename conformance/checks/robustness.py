@@ -327,6 +327,16 @@ def _state_machine(ctx: CheckContext) -> None:
                        f"the model says {' or '.join(str(o) for o in sorted(set(options)))}")
             self.balance = got
 
+        def refused(self, ex: Exchange, order: _Order, what: str, event: str, label: str, page: str) -> None:
+            """The spec has no `event` from the order's status: the target must refuse with the spec's
+            retcode (where it names one) and change neither the order nor the balance."""
+            expected = model.refusal(event, order.status, page)
+            ctx.expect(ex.retcode != "0", f"{what}: accepted, but the spec has no {label} from {order.status}")
+            if expected is not None:
+                ctx.expect(ex.retcode == expected, f"{what}: retcode {ex.retcode}, the spec's refusal is {expected}")
+            self.see(order, what)
+            self.see_balance(what)
+
         def book_one(self, product: dict[str, str], days: int, qty: int) -> tuple[Exchange, str]:
             day = (ctx.today() + timedelta(days=days)).strftime("%Y%m%d")
             values = {"Order_list": f"{product['productid']}|{qty}", "Mobile": "13800138000",
@@ -389,12 +399,7 @@ def _state_machine(ctx: CheckContext) -> None:
             ctx.envelope(ex)
             what = f"cancelling {order.orderid} (status {order.status})"
             if t is None:
-                expected = model.refusal("cancel", order.status, CANCEL_PAGE)
-                ctx.expect(ex.retcode != "0", f"{what}: accepted, but the spec has no cancel from {order.status}")
-                if expected is not None:
-                    ctx.expect(ex.retcode == expected, f"{what}: retcode {ex.retcode}, the spec's refusal is {expected}")
-                self.see(order, what)
-                self.see_balance(what)
+                self.refused(ex, order, what, "cancel", "cancel", CANCEL_PAGE)
                 return
             ctx.expect(ex.retcode == "0", f"{what}: refused ({ex.retcode} {ex.retmsg}); transition {t.id} allows it")
             options = [self.balance]
@@ -421,12 +426,7 @@ def _state_machine(ctx: CheckContext) -> None:
             ctx.envelope(ex)
             what = f"paying {order.orderid} (status {order.status}) from the deposit" + (" with activation" if asked else "")
             if t is None:
-                expected = model.refusal("pay_deposit", order.status, PAY_PAGE)
-                ctx.expect(ex.retcode != "0", f"{what}: accepted, but the spec has no deposit payment from {order.status}")
-                if expected is not None:
-                    ctx.expect(ex.retcode == expected, f"{what}: retcode {ex.retcode}, the spec's refusal is {expected}")
-                self.see(order, what)
-                self.see_balance(what)
+                self.refused(ex, order, what, "pay_deposit", "deposit payment", PAY_PAGE)
                 return
             insufficient = spec.page(PAY_PAGE).retcode("insufficient_deposit")
             if insufficient is not None and ex.retcode == insufficient.code:
