@@ -10,7 +10,7 @@ import sqlite3
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from spec.errors import StateError
+from spec.errors import BusinessError, StateError
 from spec.fees import quote, scenic_reference
 from spec.model import Page, Transition
 
@@ -95,6 +95,14 @@ def enqueue(mock: Mock, db: sqlite3.Connection, order: sqlite3.Row, transition: 
 def load(db: sqlite3.Connection, orderid: str, agent: str) -> sqlite3.Row | None:
     """An order of this agent (another agent's order is as absent as a missing one)."""
     return db.execute("SELECT * FROM orders WHERE orderid=? AND agent=?", (orderid, agent)).fetchone()
+
+
+def load_or_refuse(db: sqlite3.Connection, orderid: str, agent: str, key: str, detail: str) -> sqlite3.Row:
+    """`load`, refusing a missing (or another agent's) order with the page's retcode `key`."""
+    order = load(db, orderid, agent)
+    if order is None:
+        raise BusinessError(key, detail)
+    return order
 
 
 def items(db: sqlite3.Connection, orderid: str) -> list[sqlite3.Row]:

@@ -47,9 +47,7 @@ def begin_to_pay(mock: Mock, call: Call) -> dict:
     channel = pay_channel(mock, call)
     expired = False
     with mock.store.transaction() as db:
-        order = machine.load(db, orderid, call.agent.user)
-        if order is None:
-            raise BusinessError("lookup_failed", f"no order {orderid}")
+        order = machine.load_or_refuse(db, orderid, call.agent.user, "lookup_failed", f"no order {orderid}")
         if instant_pay.past_deadline(mock, order):
             instant_pay.time_out(mock, db, order)
             expired = True
@@ -66,9 +64,8 @@ def begin_to_pay(mock: Mock, call: Call) -> dict:
 @handles("ApplyRefund.aspx")
 def apply_refund(mock: Mock, call: Call) -> dict:
     with mock.store.transaction() as db:
-        order = machine.load(db, call.get("Order_id").strip(), call.agent.user)
-        if order is None:
-            raise BusinessError("order_not_found_or_not_booking", call.get("Order_id"))
+        order = machine.load_or_refuse(db, call.get("Order_id").strip(), call.agent.user,
+                                       "order_not_found_or_not_booking", call.get("Order_id"))
         machine.fire(mock, db, order, "apply_refund", page=call.page)
         instant_pay.open_refund(mock, db, order, call.get("PaybackReason"))
     return {}
@@ -97,9 +94,8 @@ def _back_to(db: sqlite3.Connection, order: sqlite3.Row) -> str | None:
 @handles("RevokeOrder.aspx")
 def revoke_order(mock: Mock, call: Call) -> dict:
     with mock.store.transaction() as db:
-        order = machine.load(db, call.get("Order_id").strip(), call.agent.user)
-        if order is None:
-            raise BusinessError("order_not_found_or_not_refund_applied", call.get("Order_id"))
+        order = machine.load_or_refuse(db, call.get("Order_id").strip(), call.agent.user,
+                                       "order_not_found_or_not_refund_applied", call.get("Order_id"))
         transition = machine.fire(mock, db, order, "revoke_refund", page=call.page, target=_back_to(db, order))
         _full_refund(order, call.get("total_fee"))
         instant_pay.close_record(mock, db, order["orderid"], instant_pay.REVOKED, call.get("PaybackReason"))
@@ -120,9 +116,7 @@ def _orderid(call: Call) -> str:
 def order_refund_deal(mock: Mock, call: Call) -> dict:
     orderid = _orderid(call)
     with mock.store.transaction() as db:
-        order = machine.load(db, orderid, call.agent.user)
-        if order is None:
-            raise BusinessError("order_not_found", orderid)
+        order = machine.load_or_refuse(db, orderid, call.agent.user, "order_not_found", orderid)
         status = order["status"]
         if status != "8":  # already accepted: the lock is in place, a repeated call changes nothing
             try:

@@ -108,9 +108,8 @@ def order_products(mock: Mock, call: Call) -> dict:
 @handles("QueryOrder.aspx")
 def query_order(mock: Mock, call: Call) -> dict:
     with mock.store.reading() as db:
-        order = machine.load(db, call.get("order_id"), call.agent.user)
-        if order is None:
-            raise BusinessError("order_not_found", call.get("order_id"))
+        order = machine.load_or_refuse(db, call.get("order_id"), call.agent.user,
+                                       "order_not_found", call.get("order_id"))
         return {"Item": agent_item(mock, db, call, order)}
 
 
@@ -170,9 +169,8 @@ def query_order_page_count(mock: Mock, call: Call) -> dict:
 @handles("CancelOrder.aspx")
 def cancel_order(mock: Mock, call: Call) -> dict:
     with mock.store.transaction() as db:
-        order = machine.load(db, call.get("Order_id"), call.agent.user)
-        if order is None:
-            raise BusinessError("fee_order_not_found", call.get("Order_id"))
+        order = machine.load_or_refuse(db, call.get("Order_id"), call.agent.user,
+                                       "fee_order_not_found", call.get("Order_id"))
         close(mock, db, order, "cancel", call)
     return {}
 

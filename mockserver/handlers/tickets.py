@@ -362,9 +362,7 @@ def activate_ticket(mock: Mock, call: Call) -> dict:
     tickettype = call.get("tickettype")
     _check_supplier(mock, tickettype)
     with mock.store.transaction() as db:
-        order = machine.load(db, call.get("orderid"), call.agent.user)
-        if order is None:
-            raise BusinessError("order_not_found", call.get("orderid"))
+        order = machine.load_or_refuse(db, call.get("orderid"), call.agent.user, "order_not_found", call.get("orderid"))
         if not mock.spec.transitions_from(order["status"], "activate"):
             machine.fire(mock, db, order, "activate", page=call.page)  # raises the page's bad_order_state
         if call.get("activatemode") != _expected_mode(order):
@@ -395,9 +393,8 @@ def activate_ticket(mock: Mock, call: Call) -> dict:
 @handles("GetTicketList.aspx")
 def get_ticket_list(mock: Mock, call: Call) -> dict:
     with mock.store.reading() as db:
-        order = machine.load(db, call.get("orderid"), call.agent.user)
-        if order is None:
-            raise BusinessError("other_error", f"no order {call.get('orderid')}")
+        order = machine.load_or_refuse(db, call.get("orderid"), call.agent.user,
+                                       "other_error", f"no order {call.get('orderid')}")
         if not _tickets(db, order["orderid"]):
             return {}  # not delivered yet: no sale bill (gap getticketlist-undelivered-order)
         return {"Item": _bill(mock, db, order, call.page.response[0])}
@@ -434,9 +431,8 @@ def _send_voucher(mock: Mock, db: sqlite3.Connection, order: sqlite3.Row, purpos
 @handles("ReMakeTicket.aspx")
 def remake_ticket(mock: Mock, call: Call) -> dict:
     with mock.store.transaction() as db:
-        order = machine.load(db, call.get("Order_id"), call.agent.user)
-        if order is None:
-            raise BusinessError("order_not_found", f"no order {call.get('Order_id')}")
+        order = machine.load_or_refuse(db, call.get("Order_id"), call.agent.user,
+                                       "order_not_found", f"no order {call.get('Order_id')}")
         if not order["mobile"]:
             raise BusinessError("no_booker_mobile")
         _ticket_event(mock, db, order, "remake_ticket", call.page, {})
@@ -517,9 +513,7 @@ def _refund_mode(order: sqlite3.Row, asked: str) -> str:
 def refund_tickets(mock: Mock, call: Call) -> dict:
     codes = list(dict.fromkeys(c.strip() for c in call.get("ticketcode").split("|") if c.strip()))
     with mock.store.transaction() as db:
-        order = machine.load(db, call.get("orderid"), call.agent.user)
-        if order is None:
-            raise BusinessError("order_not_found", call.get("orderid"))
+        order = machine.load_or_refuse(db, call.get("orderid"), call.agent.user, "order_not_found", call.get("orderid"))
         tickets = [_ticket(db, c) for c in codes]
         # The page lists no code for these refusals: -1 with a free message (gap refundticket-refusal-retcodes).
         if not tickets or any(t is None or t["orderid"] != order["orderid"] for t in tickets):
@@ -554,9 +548,7 @@ def query_ticket_checks(mock: Mock, call: Call) -> dict:
 @handles("GetProductsIdentity.aspx")
 def get_products_identity(mock: Mock, call: Call) -> dict:
     with mock.store.reading() as db:
-        order = machine.load(db, call.get("orderid"), call.agent.user)
-        if order is None:
-            raise BusinessError("order_not_found", call.get("orderid"))
+        order = machine.load_or_refuse(db, call.get("orderid"), call.agent.user, "order_not_found", call.get("orderid"))
         rows = db.execute(
             "SELECT r.*, i.productid, i.productname, "
             "(SELECT t.status FROM tickets t WHERE t.orderid=r.orderid AND t.idno=r.idno) AS ticket_status "
