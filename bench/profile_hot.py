@@ -16,6 +16,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Callable
+from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import DEMO, bench_world, booking_values  # noqa: E402
@@ -29,12 +30,12 @@ def targets(db: str) -> dict[str, Callable[[], object]]:
     profile = mock.spec.profile()
     day = (mock.now() + timedelta(days=1)).strftime("%Y%m%d")
     book_page = mock.spec.page("OrderProducts.aspx")
-    book = encode_request(book_page, booking_values(day), DEMO, profile)
+    book = urlencode(encode_request(book_page, booking_values(day), DEMO, profile)).encode()
     first = handle(mock, book_page, "GET", book)
     assert b"<retcode>0</retcode>" in first.body, first.body
     orderid = first.body.split(b"<orderid>")[1].split(b"</orderid>")[0].decode()
     query_page = mock.spec.page("QueryOrder.aspx")
-    query = encode_request(query_page, {"order_id": orderid}, DEMO, profile)
+    query = urlencode(encode_request(query_page, {"order_id": orderid}, DEMO, profile)).encode()
     assert b"<retcode>0</retcode>" in handle(mock, query_page, "GET", query).body
     return {"QueryOrder (c)": _checked(lambda: handle(mock, query_page, "GET", query)),
             "OrderProducts (d)": _checked(lambda: handle(mock, book_page, "GET", book))}

@@ -44,32 +44,47 @@ def _parse(raw: bytes) -> list[tuple[str, str]]:
         raise ParamError("bad_format", "parameters are not UTF-8") from None
 
 
-def handle(mock: Mock, page: Page, method: str, raw: list[tuple[str, str]], base_url: str = "",
-           memo: AnswerMemo | None = None) -> Response:
-    """Decode, dispatch and answer one request; every failure becomes the page's retcode. With a
-    `memo`, a read-only page's answer is reused while the state and the clock's second stay the same."""
+def _pairs(query: bytes, body: bytes) -> list[tuple[str, str]]:
+    return _parse(query) + _parse(body) if body else _parse(query)
+
+
+def _key(mock: Mock, page: Page, raw: list[tuple[str, str]] | None) -> str | None:
+    """The key a known agent's answers are signed with, even when refused (rule e)."""
     user = page.param("user")
-    agent = mock.world.agent(next((v for k, v in raw if user and k.lower() == user.name.lower()), ""))
-    key = agent.key if agent else None  # a known agent's answers are signed even when refused (rule e)
-    try:
-        sweeper.sweep(mock)
-        if memo is not None and memo.serves(page):
-            request, moment = (page.page, method, tuple(raw), base_url), memo.moment(mock)
-            body = memo.get(request, moment)
-            if body is not None:
-                return responses.xml(mock, body)
-            response = _answer(mock, page, method, raw, base_url, key)
-            memo.put(mock, request, moment, response.body)
+    if raw is None or user is None:
+        return None
+    agent = mock.world.agent(next((v for k, v in raw if k.lower() == user.name.lower()), ""))
+    return agent.key if agent else None
+
+
+def handle(mock: Mock, page: Page, method: str, query: bytes, body: bytes = b"", base_url: str = "",
+           memo: AnswerMemo | None = None) -> Response:
+    """Decode, dispatch and answer one request (its query string and form body, as sent); every
+    failure becomes the page's retcode. With a `memo`, a read-only page's answer is reused while the
+    state and the clock's second stay the same: keyed by the exact bytes, it is found before parsing."""
+    raw: list[tuple[str, str]] | None = None
+    with mock.store.pinned():
+        try:
+            sweeper.sweep(mock)
+            remembered = memo is not None and memo.serves(page)
+            if remembered:
+                request, moment = (page.page, method, query, body, base_url), memo.moment(mock)
+                answer = memo.get(request, moment)
+                if answer is not None:
+                    return responses.xml(mock, answer)
+            raw = _pairs(query, body)
+            response = _answer(mock, page, method, raw, base_url, _key(mock, page, raw))
+            if remembered:
+                memo.put(mock, request, moment, response.body)
             return response
-        return _answer(mock, page, method, raw, base_url, key)
-    except YbxError as exc:
-        response = responses.error(mock, page, exc, key)
-        detail = " ".join((exc.detail or exc.key).split()) or exc.key  # header values: no control or edge spaces
-        response.headers["X-YBX-Detail"] = detail.encode("ascii", "backslashreplace").decode()
-        return response
-    except Exception:  # a bug must still answer like the supplier, never with a stack trace
-        log.exception("internal error on %s", page.page)
-        return responses.error(mock, page, YbxError("call_failed", "internal error"), key)
+        except YbxError as exc:
+            response = responses.error(mock, page, exc, _key(mock, page, raw))
+            detail = " ".join((exc.detail or exc.key).split()) or exc.key  # header values: no control or edge spaces
+            response.headers["X-YBX-Detail"] = detail.encode("ascii", "backslashreplace").decode()
+            return response
+        except Exception:  # a bug must still answer like the supplier, never with a stack trace
+            log.exception("internal error on %s", page.page)
+            return responses.error(mock, page, YbxError("call_failed", "internal error"), _key(mock, page, raw))
 
 
 def _answer(mock: Mock, page: Page, method: str, raw: list[tuple[str, str]], base_url: str, key: str | None) -> Response:
@@ -91,10 +106,20 @@ def _answer(mock: Mock, page: Page, method: str, raw: list[tuple[str, str]], bas
     return responses.ok(mock, page, result, key)
 
 
-def _here(request: Request) -> str:
-    """Where this supplier is reached, mount path included (…/theater for the theater supplier)."""
-    mount = request.scope.get("root_path", "")[len(request.scope.get("app_root_path", "")):]
-    return str(request.base_url).rstrip("/") + mount
+def _here(request: Request, known: dict[tuple[Any, ...], str]) -> str:
+    """Where this supplier is reached, mount path included (…/theater for the theater supplier);
+    remembered per (scheme, server, Host, mount), the only parts of the request it depends on."""
+    scope = request.scope
+    host = next((v for k, v in scope["headers"] if k == b"host"), None)
+    server = scope.get("server")  # a list under some servers (and Starlette's TestClient)
+    key = (scope.get("scheme"), server and tuple(server), host, scope.get("root_path", ""), scope.get("app_root_path", ""))
+    here = known.get(key)
+    if here is None:
+        mount = scope.get("root_path", "")[len(scope.get("app_root_path", "")):]
+        here = str(request.base_url).rstrip("/") + mount
+        if len(known) < 256:  # Host is the client's to choose: a bounded cache
+            known[key] = here
+    return here
 
 
 def _route_path(scope: Scope) -> str:
@@ -154,6 +179,7 @@ def create_app(mock: Mock, *, admin_token: str = "demo-admin", background: bool 
     pages = {p.page.lower(): p for p in mock.spec.request_pages}
     # --certify judges every exchange as it is answered: no answer is reused there
     memo = None if certify else AnswerMemo(mock.spec)
+    places: dict[tuple[Any, ...], str] = {}  # _here's answers
 
     async def endpoint(request: Request) -> Response:
         page = pages.get(request.path_params["page"].lower())
@@ -166,18 +192,13 @@ def create_app(mock: Mock, *, admin_token: str = "demo-admin", background: bool 
         if posted != (request.method == "POST"):
             return PlainTextResponse("405 method not allowed", status_code=405)
         body = await request.body() if posted else b""
-        if len(body) > MAX_BODY or len(request.scope.get("query_string", b"")) > MAX_BODY:
+        query = request.scope.get("query_string", b"")
+        if len(body) > MAX_BODY or len(query) > MAX_BODY:
             return await run_in_threadpool(
                 lambda: responses.error(mock, page, ParamError("too_long", "request too large"), None))
-        try:
-            raw = _parse(request.scope.get("query_string", b""))
-            if posted:
-                raw += _parse(body)
-        except ParamError as exc:
-            return responses.error(mock, page, exc, None)
         # answered on the event loop: each step takes the store's one lock anyway, and a thread per request
         # left threads queueing on that lock (server CPU per QueryOrder -30%, bench/profile_hot.py and RESULTS.md)
-        return handle(mock, page, request.method, raw, _here(request), memo)
+        return handle(mock, page, request.method, query, body, _here(request, places), memo)
 
     if certify:  # --certify: every interface request is judged and journalled after it is answered
         endpoint = journal.recording(mock, endpoint)

@@ -78,9 +78,19 @@ def _sign_key(mock: Mock, key: str | None) -> str | None:
     return key
 
 
+class XmlResponse(Response):
+    """An answer with the profile's content type exactly as it names it (Starlette would add a
+    charset to text/*); headers made directly, as this is built for every answer."""
+
+    def __init__(self, body: bytes, content_type: str) -> None:
+        self.status_code, self.background, self.body = 200, None, body
+        self.media_type = content_type.split(";")[0].strip()
+        self.raw_headers = [(b"content-type", content_type.encode("latin-1")),
+                            (b"content-length", str(len(body)).encode("latin-1"))]
+
+
 def xml(mock: Mock, body: bytes) -> Response:
-    return Response(body, media_type=mock.profile.response.content_type.split(";")[0].strip(),
-                    headers={"content-type": mock.profile.response.content_type})
+    return XmlResponse(body, mock.profile.response.content_type)
 
 
 def ok(mock: Mock, page: Page, data: Data, key: str, retmsg: str = "") -> Response:

@@ -108,8 +108,11 @@ class Store:
     def __init__(self, path: str | Path):
         self.path = str(path)
         self._lock = threading.RLock()
+        self._pin = threading.local()  # per thread: the event loop's requests and the background sweeper
         self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self._conn.row_factory = sqlite3.Row
+        self._versions = self._conn.cursor()  # one cursor, plain tuples: asked once per request
+        self._versions.row_factory = None
         if self.path != ":memory:":
             self._conn.execute("PRAGMA journal_mode=WAL")
             # WAL + NORMAL: a commit is in the WAL file before it returns, so it survives kill -9 and
@@ -141,9 +144,29 @@ class Store:
     def generation(self) -> tuple[int, int]:
         """A value that changes whenever the database may have changed: a commit by another
         connection (another worker) or any change through this one. Per-request checks (the
-        clock, the sweeper) reuse what they read while it stays the same."""
+        clock, the sweeper) reuse what they read while it stays the same. Inside `pinned()`,
+        other connections' commits count as of the pin; this connection's own always count."""
+        version = getattr(self._pin, "version", None)
+        if version is None:
+            version = self._data_version()
+        return version, self._conn.total_changes
+
+    def _data_version(self) -> int:
         with self._lock:
-            return self._conn.execute("PRAGMA data_version").fetchone()[0], self._conn.total_changes
+            return self._versions.execute("PRAGMA data_version").fetchone()[0]
+
+    @contextmanager
+    def pinned(self) -> Iterator[None]:
+        """One request's view of other connections' commits: read once at its start, since the
+        clock, the sweeper and the answer memo each ask for the generation (a PRAGMA each was a
+        quarter of a remembered QueryOrder's CPU, bench/RESULTS.md). A commit by another worker
+        during the request shows from the next request on, as if it had come a moment later."""
+        before = getattr(self._pin, "version", None)
+        self._pin.version = self._data_version() if before is None else before
+        try:
+            yield
+        finally:
+            self._pin.version = before
 
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:

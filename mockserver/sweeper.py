@@ -30,10 +30,11 @@ _QUIET: "WeakKeyDictionary[Store, tuple[str, tuple[int, int]]]" = WeakKeyDiction
 
 def due(mock: Mock) -> bool:
     """Cheap check: is any order past its pay deadline or its validity?"""
-    now, last_valid_day = _horizon(mock)
-    key = (now, mock.store.generation())  # taken before the query: a change in between only costs a re-check
+    key = (machine.stamp(mock.now()), mock.store.generation())  # before the query: a change in between only costs a re-check
     if _QUIET.get(mock.store) == key:
         return False
+    now, last_valid_day = _horizon(mock)
+    key = (now, key[1])  # the second may have turned since: remember the one the query looked at
     states = _expiring(mock)
     marks = ",".join("?" * len(states))
     with mock.store.reading() as db:
