@@ -131,10 +131,11 @@ def bench_world() -> Path:
     return path
 
 
-def mock_env(db: str, world: Path | None = None) -> dict[str, str]:
-    """Environment for `uvicorn mockserver.asgi:app --factory` (settings as `ybx-mock serve` passes them)."""
+def mock_env(db: str, world: Path | None = None, memo: bool = True) -> dict[str, str]:
+    """Environment for `uvicorn mockserver.asgi:app --factory` (settings as `ybx-mock serve` passes them;
+    `memo=False` as `--no-memo`)."""
     return {"YBX_MOCK_SETTINGS": json.dumps({"db": db, "world": str(world) if world else None, "faults": [],
-                                             "admin_token": ADMIN_TOKEN, "profile": "default"})}
+                                             "admin_token": ADMIN_TOKEN, "profile": "default", "memo": memo})}
 
 
 def signed_url(base: str, page: str, values: Mapping[str, str]) -> str:

@@ -106,11 +106,12 @@ def bare(v: Variant, log: Path) -> Iterator[Server]:
 
 
 @contextmanager
-def mock(v: Variant, db: Path, log: Path, tree: Path | None = None) -> Iterator[Server]:
-    """The mock served from this checkout (or from `tree`, a copy to compare against)."""
+def mock(v: Variant, db: Path, log: Path, tree: Path | None = None, memo: bool = True) -> Iterator[Server]:
+    """The mock served from this checkout (or from `tree`, a copy to compare against); `memo=False`
+    serves it as `ybx-mock serve --no-memo`."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**mock_env(str(db), bench_world()), **_env(v)}
+    env = {**mock_env(str(db), bench_world(), memo), **_env(v)}
     with server("mock", _argv("mockserver.asgi:app", port, v, True), f"{base}/_admin", base, env=env, core=v.core,
                 ready_headers={"X-Admin-Token": ADMIN_TOKEN}, log=log, cwd=tree or ROOT) as s:
         yield s

@@ -172,13 +172,15 @@ class MockApp(Starlette):
 
 
 def create_app(mock: Mock, *, admin_token: str = "demo-admin", background: bool = False,
-               extra_routes: Sequence[BaseRoute] = (), theater: Mock | None = None, certify: bool = False) -> Starlette:
+               extra_routes: Sequence[BaseRoute] = (), theater: Mock | None = None, certify: bool = False,
+               memo: bool = True) -> Starlette:
     """The mock's ASGI app: admin API, the payment platform's pages, extra routes, the `theater`
     supplier's own app under /theater/, then the interface pages.
-    With `background`, the clock sweeper and callback delivery run every half second (for both suppliers)."""
+    With `background`, the clock sweeper and callback delivery run every half second (for both suppliers).
+    Without `memo` (and always with `certify`) every read is answered afresh."""
     pages = {p.page.lower(): p for p in mock.spec.request_pages}
     # --certify judges every exchange as it is answered: no answer is reused there
-    memo = None if certify else AnswerMemo(mock.spec)
+    answers = AnswerMemo(mock.spec) if memo and not certify else None
     places: dict[tuple[Any, ...], str] = {}  # _here's answers
 
     async def endpoint(request: Request) -> Response:
@@ -198,12 +200,12 @@ def create_app(mock: Mock, *, admin_token: str = "demo-admin", background: bool 
                 lambda: responses.error(mock, page, ParamError("too_long", "request too large"), None))
         # answered on the event loop: each step takes the store's one lock anyway, and a thread per request
         # left threads queueing on that lock (server CPU per QueryOrder -30%, bench/profile_hot.py and RESULTS.md)
-        return handle(mock, page, request.method, query, body, _here(request, places), memo)
+        return handle(mock, page, request.method, query, body, _here(request, places), answers)
 
     if certify:  # --certify: every interface request is judged and journalled after it is answered
         endpoint = journal.recording(mock, endpoint)
     # IIS matches paths case-insensitively, so /post/ and /POST/ are one folder (3.4).
-    mounted = [Mount("/theater", app=create_app(theater, admin_token=admin_token, certify=certify))] if theater else []
+    mounted = [Mount("/theater", app=create_app(theater, admin_token=admin_token, certify=certify, memo=memo))] if theater else []
     before = [*admin_routes(mock, admin_token), *notify_routes(mock), *rest_routes(mock), *extra_routes, *mounted]
     routes = [*before, Route("/{prefix}/{page}", endpoint, methods=["GET", "POST"]),
               Route("/{page}", endpoint, methods=["GET", "POST"])]

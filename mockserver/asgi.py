@@ -16,8 +16,9 @@ def app() -> Starlette:
     raw = json.loads(os.environ.get("YBX_MOCK_SETTINGS", "{}"))
     settings = Settings(db=raw.get("db", "ybx-mock.db"), world=Path(raw["world"]) if raw.get("world") else None,
                         profile=raw.get("profile", "default"), faults=tuple(raw.get("faults", ())),
-                        admin_token=raw.get("admin_token", "demo-admin"), certify=bool(raw.get("certify")),
+                        admin_token=raw.get("admin_token", "demo-admin"), certify=bool(raw.get("certify")), memo=bool(raw.get("memo", True)),
                         theater_world=Path(t) if (t := raw.get("theater_world", str(DEFAULT_THEATER_WORLD))) else None)
     mock = build_mock(settings)
     return create_app(mock, admin_token=settings.admin_token, background=True,
-                      theater=build_theater_mock(settings, mock), certify=settings.certify)
+                      theater=build_theater_mock(settings, mock), certify=settings.certify,
+                      memo=settings.memo)

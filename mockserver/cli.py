@@ -45,7 +45,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     settings = {"db": args.db, "world": str(args.world) if args.world else None, "faults": args.fault,
                 "admin_token": args.admin_token, "profile": args.profile,
-                "theater_world": str(theater_world) if theater_world else None, "certify": args.certify}
+                "theater_world": str(theater_world) if theater_world else None, "certify": args.certify, "memo": not args.no_memo}
     os.environ["YBX_MOCK_SETTINGS"] = json.dumps(settings)
     problem = _port_taken(args.host, args.port)
     if problem:  # say so before the banner: a banner followed by a bind error reads like a running mock
@@ -119,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--no-theater", action="store_true", help="serve no theater supplier")
     serve.add_argument("--certify", action="store_true",
                        help="certification mode: judge every request and keep the journal at /_admin/journal")
+    serve.add_argument("--no-memo", action="store_true",
+                       help="answer every read afresh, never from the answer memo (to measure or debug lookups)")
     serve.add_argument("--admin-token", default="demo-admin")
     serve.add_argument("--fault", action="append", default=[], metavar="NAME", help="break one rule (see `ybx-mock faults`)")
     serve.add_argument("--workers", type=int, default=1)

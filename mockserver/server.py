@@ -73,6 +73,7 @@ class Settings:
     admin_token: str = "demo-admin"
     theater_world: Path | None = DEFAULT_THEATER_WORLD  # None: no theater supplier under /theater/
     certify: bool = False  # journal and judge every interface request (mockserver.journal)
+    memo: bool = True  # reuse read-only answers while state and clock second stay (mockserver.memo)
 
 
 def seed(store: Store, world: World, *, only_if_empty: bool = False) -> bool:

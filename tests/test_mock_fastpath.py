@@ -216,3 +216,13 @@ def test_certify_mode_answers_every_request_afresh(spec, monkeypatch):
     for _ in range(3):
         assert ota.status(orderid) == "0"
     assert decoding.calls == 3
+
+
+def test_without_the_memo_every_read_is_answered_afresh(spec, monkeypatch):
+    mock = make_mock(spec)
+    ota = Ota(mock, TestClient(create_app(mock, memo=False)))
+    orderid = ota.book()
+    decoding = Decoding(monkeypatch)
+    for _ in range(3):
+        assert ota.status(orderid) == "0"
+    assert decoding.calls == 3
