@@ -2,7 +2,7 @@
 
 A hold follows its order (gap queryseatsstate-s-vs-order-states): S while the order is booked,
 B once it is paid, authorised or delivered, free again when it ends without delivery (closed,
-refunded). A seat is taken by one UPDATE guarded on its state inside the booking transaction,
+refunded). The codes are the spec's seat states of role free, booking and sold (tables/seat_status.yaml). A seat is taken by one UPDATE guarded on its state inside the booking transaction,
 so a seat is never held by two orders, whatever the number of workers."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from itertools import groupby
 from spec.errors import BusinessError
 
 from .context import Mock
-from .stage import BOOKING, FREE, SOLD, Scene, Seat, Stage
+from .stage import Scene, Seat, Stage
 from .store import register_schema
 
 DAY = "%Y%m%d"
@@ -56,13 +56,14 @@ class Show:
 
 
 def held_state(mock: Mock, status: str, delivered: bool) -> str:
-    """The state of the seats an order in `status` holds: S when booked, free when the order
-    ended without delivery, otherwise B."""
-    if status in {t.target for t in mock.spec.transitions if t.event == "book"}:
-        return SOLD if mock.fault("seat-sold-at-booking") else BOOKING
-    if mock.spec.order_status(status).terminal and not delivered:
-        return FREE
-    return BOOKING if mock.fault("seat-not-sold") else SOLD
+    """The state of the seats an order in `status` holds: booking (S) when booked, free when the
+    order ended without delivery, otherwise sold (B)."""
+    spec = mock.spec
+    if status in {t.target for t in spec.transitions if t.event == "book"}:
+        return spec.seat_code("sold" if mock.fault("seat-sold-at-booking") else "booking")
+    if spec.order_status(status).terminal and not delivered:
+        return spec.seat_code("free")
+    return spec.seat_code("booking" if mock.fault("seat-not-sold") else "sold")
 
 
 def follow(mock: Mock, db: sqlite3.Connection, orderid: str) -> None:
@@ -71,10 +72,11 @@ def follow(mock: Mock, db: sqlite3.Connection, orderid: str) -> None:
         return
     order = db.execute("SELECT status, delivered_at FROM orders WHERE orderid=?", (orderid,)).fetchone()
     state = held_state(mock, order["status"], bool(order["delivered_at"]))
-    if state == FREE and mock.fault("seat-not-released"):
+    free = mock.spec.seat_code("free")
+    if state == free and mock.fault("seat-not-released"):
         return
-    if state == FREE:
-        db.execute("UPDATE seats SET state=?, orderid='' WHERE orderid=?", (FREE, orderid))
+    if state == free:
+        db.execute("UPDATE seats SET state=?, orderid='' WHERE orderid=?", (free, orderid))
     else:
         db.execute("UPDATE seats SET state=? WHERE orderid=?", (state, orderid))
 
@@ -85,12 +87,13 @@ def claim(mock: Mock, db: sqlite3.Connection, show: Show, orderid: str, chosen: 
     ({seats}: the seats held by others; the caller's transaction then rolls the whole booking back).
     The oversell fault drops the guard."""
     scene, day = show.key
-    guard = (FREE,) if not mock.fault("oversell") else ()
+    free = mock.spec.seat_code("free")
+    guard = (free,) if not mock.fault("oversell") else ()
     db.executemany("INSERT OR IGNORE INTO seats(scene, day, seat, state) VALUES(?,?,?,?)",
-                   [(scene, day, s.id, s.fixed) for _, s in chosen])
+                   [(scene, day, s.id, s.fixed or free) for _, s in chosen])
     ids = [s.id for _, s in chosen]
     marks = ",".join("?" * len(ids))
-    held = SOLD if mock.fault("seat-sold-at-booking") else BOOKING
+    held = mock.spec.seat_code("sold" if mock.fault("seat-sold-at-booking") else "booking")
     taken = db.execute(f"UPDATE seats SET state=?, orderid=? WHERE scene=? AND day=? AND seat IN ({marks})"
                        + (" AND state=?" if guard else ""), (held, orderid, scene, day, *ids, *guard)).rowcount
     if taken != len(ids):
@@ -118,20 +121,21 @@ def scene_start(mock: Mock, orderid: str) -> datetime | None:
     return datetime.strptime(row["starts"], STAMP).replace(tzinfo=mock.tz) if row else None
 
 
-def states(db: sqlite3.Connection, show: Show, seats: tuple[Seat, ...]) -> dict[str, str]:
-    """Seat id -> state for one performance: the supplier's fixed state unless a booking moved it."""
+def states(mock: Mock, db: sqlite3.Connection, show: Show, seats: tuple[Seat, ...]) -> dict[str, str]:
+    """Seat id -> state for one performance: the supplier's fixed state (or free) unless a booking moved it."""
     moved = {r["seat"]: r["state"] for r in db.execute("SELECT seat, state FROM seats WHERE scene=? AND day=?",
                                                          show.key).fetchall()}
-    return {s.id: moved.get(s.id, s.fixed) for s in seats}
+    free = mock.spec.seat_code("free")
+    return {s.id: moved.get(s.id, s.fixed or free) for s in seats}
 
 
 def unseated(mock: Mock, db: sqlite3.Connection, show: Show, product: str) -> int:
     """Tickets of `product` booked for the show without seats by orders still holding their place."""
-    total = 0
+    total, free = 0, mock.spec.seat_code("free")
     for row in db.execute("SELECT o.status, o.delivered_at, i.num FROM stage_orders s JOIN orders o ON o.orderid=s.orderid "
                           "JOIN order_items i ON i.orderid=s.orderid WHERE s.scene=? AND s.day=? AND s.seated=0 "
                           "AND i.productid=?", (*show.key, product)).fetchall():
-        if held_state(mock, row["status"], bool(row["delivered_at"])) != FREE:
+        if held_state(mock, row["status"], bool(row["delivered_at"])) != free:
             total += row["num"]
     return total
 
@@ -140,8 +144,9 @@ def available(mock: Mock, db: sqlite3.Connection, stage: Stage, show: Show, prod
     """Tickets of `product` still on sale for the show (GetProducts2 enablecount)."""
     theater = stage.theater(show.scene.theater)
     seats = tuple(s for a in theater.areas if a.product == product for s in a.seats)
-    free = sum(1 for state in states(db, show, seats).values() if state == FREE)
-    return max(free - unseated(mock, db, show, product), 0)
+    free = mock.spec.seat_code("free")
+    count = sum(1 for state in states(mock, db, show, seats).values() if state == free)
+    return max(count - unseated(mock, db, show, product), 0)
 
 
 def describe(mock: Mock, db: sqlite3.Connection, orderid: str, item_seq: int) -> str:

@@ -14,6 +14,7 @@ from spec.model import Spec
 from . import faults as fault_registry
 from .context import Mock
 from .handlers import load_all
+from .stage import check_seat_states
 from .store import Store
 from .world import WORLDS_DIR, World, WorldError, load_world
 
@@ -110,6 +111,7 @@ def build_theater_mock(settings: Settings, scenic: Mock) -> Mock | None:
     world = load_world(settings.theater_world)
     if world.supplier.mode != "theater":
         raise WorldError(f"{settings.theater_world}: the theater world must have supplier.mode theater")
+    check_seat_states(world.stage, scenic.spec, str(settings.theater_world))  # the spec's seat states only
     store = Store(theater_db(settings.db))
     seed(store, world, only_if_empty=True)
     return Mock(spec=scenic.spec, profile=scenic.profile, world=world, store=store, clock=scenic.clock,

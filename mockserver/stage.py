@@ -11,10 +11,11 @@ from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-# Seat states (4.2.20 lines 4736-4760, 4.2.21 lines 4899-4923). The supplier sets R, P and F on a
-# seat; booking moves a free seat (1) to S and B and back.
-FREE, BOOKING, SOLD = "1", "S", "B"
-FIXED_STATES = {"R": "under repair (维修中)", "P": "reserved (预留)", "F": "issued as free ticket (已办理为免票)"}
+from spec.model import Spec
+
+# The seat state codes (4.2.21 座位状态说明) are the spec's (tables/seat_status.yaml roles): a world
+# names only the states the supplier's staff set on a seat, checked by `check_seat_states` where the
+# world meets the spec; booking moves a free seat to the booking and sold states and back (seats.py).
 SEAT_SIZE = 30  # view units of the standard seat view (gap queryrowsandseatslist-geometry-types)
 AREA_GAP = 2  # empty rows between two areas in the standard view
 
@@ -32,7 +33,7 @@ class Seat:
     area: str
     row: str  # row number as shown (SeatRowNum)
     next_id: str  # NextSeatID: "" at the end of the row
-    fixed: str  # FREE, or the state the supplier set (R, P, F), which booking never changes
+    fixed: str  # "" (free), or the state the supplier set (a spec state of role fixed), which booking never changes
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,7 @@ def _area(raw: dict[str, Any], theater: str, top: int, width: int, fixed: dict[s
     rows = []
     for r, count in enumerate(counts, 1):
         ids = [f"{area_id}-{r}-{n}" for n in range(1, count + 1)]
-        seats = tuple(Seat(sid, str(n), area_id, str(r), ids[n] if n < count else "", fixed.pop(sid, FREE))
+        seats = tuple(Seat(sid, str(n), area_id, str(r), ids[n] if n < count else "", fixed.pop(sid, ""))
                       for n, sid in enumerate(ids, 1))
         x = (width - count) * SEAT_SIZE // 2  # rows are centred (SeatAlig M)
         rows.append(SeatRow(f"{area_id}-{r}", str(r), x, (top + r - 1) * SEAT_SIZE, count * SEAT_SIZE, SEAT_SIZE,
@@ -166,9 +167,9 @@ def _theater(raw: dict[str, Any], products: set[str]) -> Theater:
     theater_id = str(raw["id"])
     fixed: dict[str, str] = {}
     for state, seat_ids in (raw.get("seat_states") or {}).items():
-        if state not in FIXED_STATES:
-            raise StageError(f"theater {theater_id}: seat state {state!r} is not one of {sorted(FIXED_STATES)}")
-        fixed.update({str(s): state for s in seat_ids})
+        if not str(state):
+            raise StageError(f"theater {theater_id}: an empty seat state in seat_states")
+        fixed.update({str(s): str(state) for s in seat_ids})
     width = max((int(n) for a in raw["areas"] for n in a["rows"]), default=0)
     areas, top = [], 0
     for a in raw["areas"]:
@@ -212,3 +213,17 @@ def load_stage(data: dict[str, Any], product_ids: Iterable[str]) -> Stage | None
     if stage.seat_pay_minutes <= 0:
         raise StageError("seat_pay_minutes must be positive")
     return stage
+
+
+def check_seat_states(stage: Stage | None, spec: Spec, source: str = "") -> None:
+    """Refuse a stage naming a seat state the spec's seat-state table does not give the supplier's
+    staff to set (role fixed, tables/seat_status.yaml); `source` names the world file."""
+    if stage is None:
+        return
+    allowed = spec.seat_codes("fixed")
+    for t in stage.theaters:
+        unknown = sorted({s.fixed for a in t.areas for s in a.seats if s.fixed} - set(allowed))
+        if unknown:
+            where = f"{source}: " if source else ""
+            raise StageError(f"{where}theater {t.id}: seat state {unknown[0]!r} in seat_states is not one the "
+                             f"supplier sets: {', '.join(allowed)} (tables/seat_status.yaml, role fixed)")

@@ -297,8 +297,12 @@ def _xref_problems(raw: RawSpec) -> list[Problem]:
                 add("tables/seat_status.yaml", f"statuses[{i}].held_by", f"unknown order status {code!r}")
         if seat_view is not None and ss["code"] not in shown:
             add("tables/seat_status.yaml", f"statuses[{i}].code", f"{ss['code']!r} is not a SeatState of QuerySeatsState.aspx")
-    if sum(1 for ss in t["seat_status"]["statuses"] if ss.get("free")) != 1:
-        add("tables/seat_status.yaml", "statuses", "exactly one state must be free: true")
+        if ss.get("held_by") and ss["role"] in ("free", "fixed"):
+            add("tables/seat_status.yaml", f"statuses[{i}].held_by", f"a state of role {ss['role']} is held by no order")
+    for role in ("free", "booking", "sold"):  # the mock writes these; the others are set by the supplier's staff
+        playing = [ss["code"] for ss in t["seat_status"]["statuses"] if ss["role"] == role]
+        if len(playing) != 1:
+            add("tables/seat_status.yaml", "statuses", f"exactly one state must have role {role}, not {playing}")
     for i, s in enumerate(t["fees"]["situations"]):
         for pt in s["payment_types"]:
             if pt not in ptypes:
@@ -575,7 +579,7 @@ def build(raw: RawSpec) -> m.Spec:
             for s in t["ticket_status"]["statuses"]
         ),
         seat_statuses=tuple(
-            m.SeatStatus(s["code"], s["name_zh"], s["name_en"], _t(s.get("held_by")), bool(s.get("free")), s.get("line"))
+            m.SeatStatus(s["code"], s["name_zh"], s["name_en"], _t(s.get("held_by")), s["role"], s.get("line"))
             for s in t["seat_status"]["statuses"]
         ),
         payment_types=tuple(

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
-from typing import Any, Iterator
+from typing import Any, Iterator, Literal
 
 Direction = str  # request | callback | payment_notify | rest
 
@@ -252,16 +252,24 @@ class TicketStatus:
     line: int | None
 
 
+SeatRole = Literal["free", "booking", "sold", "fixed"]
+
+
 @dataclass(frozen=True)
 class SeatStatus:
-    """A SeatState value (4.2.21 座位状态说明): the order statuses whose seats show it, or free."""
+    """A SeatState value (4.2.21 座位状态说明): the part it plays and the order statuses whose seats show it."""
 
     code: str
     name_zh: str
     name_en: str
     held_by: tuple[str, ...]  # order statuses holding a seat in this state
-    free: bool  # the state a seat can be booked from
+    role: SeatRole  # free (bookable), booking, sold, or fixed (set by the supplier's staff)
     line: int | None
+
+    @property
+    def free(self) -> bool:
+        """The state a seat can be booked from."""
+        return self.role == "free"
 
 
 @dataclass(frozen=True)
@@ -607,6 +615,17 @@ class Spec:
             if p.name == name:
                 return p
         raise KeyError(f"no profile named {name!r}; known: {', '.join(p.name for p in self.profiles)}")
+
+    def seat_codes(self, role: SeatRole) -> tuple[str, ...]:
+        """The SeatState codes playing `role` (tables/seat_status.yaml)."""
+        return tuple(s.code for s in self.seat_statuses if s.role == role)
+
+    def seat_code(self, role: SeatRole) -> str:
+        """The one SeatState code playing `role` (free, booking or sold: the loader admits exactly one)."""
+        codes = self.seat_codes(role)
+        if len(codes) != 1:
+            raise KeyError(f"seat role {role!r} is played by {list(codes)}, not by exactly one state")
+        return codes[0]
 
     def order_status(self, code: str) -> OrderStatus:
         for s in self.order_statuses:

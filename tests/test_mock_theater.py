@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -20,7 +20,7 @@ from mockserver import instant_pay
 from mockserver.app import create_app
 from mockserver.context import Mock
 from mockserver.server import Settings, build_theater_mock, theater_db
-from mockserver.stage import FIXED_STATES, FREE
+from mockserver.stage import StageError
 from spec import loader, wire
 from spec.fees import quote, scenic_reference
 from spec.protocol import Credentials, encode_request
@@ -136,7 +136,7 @@ def test_get_products2_per_show_with_free_counts(stage):
     tp03 = next(r for r in rows if (r["ticketdate"], r["sceneid"], r["productid"]) == (SAT, "S101", "TP03"))
     world = stage.mock.world
     seats = [s for a in world.stage.theaters[0].areas if a.product == "TP03" for s in a.seats]
-    assert int(tp03["enablecount"]) == sum(1 for s in seats if s.fixed == FREE) == 59
+    assert int(tp03["enablecount"]) == sum(1 for s in seats if not s.fixed) == 59
     assert tp03["price"] == f"{world.product('TP03').price:.2f}" and tp03["theaterid"] == "T01"
     assert tp03["scenenstarttime"] == "1930"
     one = items(stage.call("GetProducts2.aspx", {"TheaterID": "T02", "TicketDate": MON}), "Item")
@@ -194,21 +194,53 @@ def test_seat_areas_rows_and_states(stage):
     refused(stage, stage.call(page, {}), page, "missing_params")
 
     page = "QuerySeatsState.aspx"
-    fixed = {s.id: s.fixed for t in stage.mock.world.stage.theaters for a in t.areas for s in a.seats if s.fixed != FREE}
-    assert set(fixed.values()) == set(FIXED_STATES)  # the world seeds R, P and F seats
+    fixed = {s.id: s.fixed for t in stage.mock.world.stage.theaters for a in t.areas for s in a.seats if s.fixed}
+    assert set(fixed.values()) == set(stage.mock.spec.seat_codes("fixed"))  # the world seeds R, P and F seats
     shown = {**stage.states("A1"), **stage.states("A2"), **stage.states("A3")}
-    assert {k: v for k, v in shown.items() if v != FREE} == {k: v for k, v in fixed.items() if k[:2] in ("A1", "A2", "A3")}
+    assert {k: v for k, v in shown.items() if v != "1"} == {k: v for k, v in fixed.items() if k[:2] in ("A1", "A2", "A3")}
     refused(stage, stage.call(page, {"SeatAreaID": "A1", "SenceID": "S201", "TicketDate": SAT}), page, "no_seat_view")
     refused(stage, stage.call(page, {"SeatAreaID": "A1", "SenceID": "S102", "TicketDate": MON}), page, "no_seat_view")
     refused(stage, stage.call(page, {"SeatAreaID": "A1", "SenceID": "S101", "TicketDate": "x"}), page, "bad_param_value")
     refused(stage, stage.call(page, {"SeatAreaID": "A1", "SenceID": "S101"}), page, "missing_params")
 
 
-def test_seat_states_are_the_spec_values(spec):
-    values = set(next(e for e in spec.page("QuerySeatsState.aspx").response[0].children if e.name == "SeatState").values)
-    from mockserver.stage import BOOKING, SOLD
+def _relabelled(spec, codes: dict[str, str]):
+    """The spec with seat-state codes renamed in a copy of its seat-state table."""
+    return replace(spec, seat_statuses=tuple(replace(s, code=codes.get(s.code, s.code)) for s in spec.seat_statuses))
 
-    assert {FREE, BOOKING, SOLD, *FIXED_STATES} == values
+
+def test_seat_answers_follow_the_spec_seat_codes(spec):
+    """The mock writes the codes of the spec's seat-state table (roles free, booking, sold): renamed
+    there, the seat answers, free counts and holds follow."""
+    scenic = make_mock(_relabelled(spec, {"1": "0", "S": "Y", "B": "Z"}))
+    theater = build_theater_mock(Settings(db=":memory:"), scenic)
+    stage = Stage(scenic, theater, TestClient(create_app(scenic, theater=theater)))
+    assert stage.book(seats="A1-2-1|A1-2-2").retcode == "0"
+    price = stage.mock.world.product("TP02").price
+    env = stage.pay_in_one("OrderAndPayWithYDJ2.aspx", "S101", SAT, "TP02|1", "A2-3-3", f"{price:.2f}", "y-1")
+    assert env.retcode == "0", env.retmsg
+    a1, a2 = stage.states("A1"), stage.states("A2")
+    assert (a1["A1-2-1"], a1["A1-2-2"], a1["A1-2-3"], a1["A1-1-4"], a2["A2-3-3"]) == ("Y", "Y", "0", "P", "Z")
+    assert "1" not in {*a1.values(), *a2.values()}
+    areas = items(stage.call("QuerySeatAreaList.aspx", {"SenceID": "S101", "TicketDate": SAT, "ProductID": "TP01"}),
+                  "item")
+    assert [a["FreeSeatsCount"] for a in areas] == [str(list(a1.values()).count("0"))]
+    refused(stage, stage.book(seats="A1-2-2|A1-2-3", creds=OTHER), "OrderProducts2.aspx", "call_failed")  # Y is held
+
+
+def test_a_seat_state_the_spec_does_not_give_the_supplier_is_refused(spec, tmp_path):
+    """The world names the states its staff set; the theater mock is refused, naming the world file,
+    when one is not a state of role fixed in the spec's seat-state table."""
+    from mockserver.world import load_world
+
+    world = _world(tmp_path, lambda d: _t01(d)["seat_states"].update(X=["A1-1-1"]))
+    load_world(world)  # the world file alone knows no seat codes
+    with pytest.raises(StageError, match=re.escape(f"{world}: theater T01: seat state 'X' in seat_states is not one "
+                                                   "the supplier sets: P, R, F")):
+        build_theater_mock(Settings(db=":memory:", theater_world=world), make_mock(spec))
+    # the shipped world's R (under repair) is refused once the spec calls that state otherwise
+    with pytest.raises(StageError, match="seat state 'R' in seat_states is not one the supplier sets: P, M, F"):
+        build_theater_mock(Settings(db=":memory:"), make_mock(_relabelled(spec, {"R": "M"})))
 
 
 # ------------------------------------------------------------------ booking
@@ -271,7 +303,7 @@ def test_taken_and_fixed_seats_cannot_be_booked(stage):
 
 
 def test_seatless_bookings_keep_to_the_free_seats(stage):
-    free = sum(1 for s in stage.mock.world.stage.area("A1").seats if s.fixed == FREE)
+    free = sum(1 for s in stage.mock.world.stage.area("A1").seats if not s.fixed)
     for _ in range(free // 10):
         assert stage.book(order_list="TP01|10").retcode == "0"
     left = free % 10
@@ -566,7 +598,6 @@ def _t01(data: dict) -> dict:
     (lambda d: d["supplier"].update(mode="scenic"), "only a theater-mode world"),
     (lambda d: _t01(d)["areas"][0].update(product="P404"), "unknown product 'P404'"),
     (lambda d: _t01(d)["areas"][0].update(rows=[8, 0]), "rows must list positive seat counts"),
-    (lambda d: _t01(d)["seat_states"].update(X=["A1-1-1"]), "seat state 'X'"),
     (lambda d: _t01(d)["seat_states"].update(R=["A1-9-9"]), "unknown seats in seat_states: ['A1-9-9']"),
     (lambda d: _t01(d)["scenes"][0].update(start=1170), "1170 is not HH:MM"),  # unquoted 19:30 in YAML 1.1
     (lambda d: _t01(d)["scenes"][0].update(weekdays=[0]), "weekdays must be ISO weekdays"),

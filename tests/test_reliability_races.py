@@ -21,7 +21,6 @@ from mockkit import DEMO, OTHER
 from procmock import MockProcess, rows, serving
 
 from mockserver.server import DEFAULT_THEATER_WORLD
-from mockserver.stage import FREE
 from mockserver.world import load_world
 from spec.model import Spec
 from spec.protocol import Credentials
@@ -185,7 +184,7 @@ def same_senderid_race(m: MockProcess, day: str) -> list[str]:
 def show_seats(product: str) -> dict[str, list[str]]:
     """The seats of `product` at the show's theater that booking can take, by area."""
     theater = STAGE.theater(STAGE.scene(SHOW).theater)
-    return {a.id: [s.id for s in a.seats if s.fixed == FREE] for a in theater.areas if a.product == product}
+    return {a.id: [s.id for s in a.seats if not s.fixed] for a in theater.areas if a.product == product}
 
 
 def last_seat_problems(spec: Spec, answers: list[Answer], held: dict[str, list[str]], unseated: int,

@@ -33,3 +33,13 @@ def test_holding_statuses_follow_the_gap(spec):
         assert code in gap.choice_en
     # an order ends without delivery (closed, refunded): its seats are free again
     assert not {"4", "B"} & {c for codes in held.values() for c in codes}
+
+
+def test_roles_follow_the_manual_names(spec):
+    # ‘1’空闲 is booked from, ‘S’预定中 held by a booked order, ‘B’已售出 by a paid one; P, R, F set by staff
+    assert (spec.seat_code("free"), spec.seat_code("booking"), spec.seat_code("sold")) == ("1", "S", "B")
+    assert set(spec.seat_codes("fixed")) == {"P", "R", "F"}
+    booked = {t.target for t in spec.transitions if t.event == "book"}
+    assert set(next(s for s in spec.seat_statuses if s.role == "booking").held_by) == booked
+    with pytest.raises(KeyError, match="not by exactly one state"):
+        spec.seat_code("fixed")

@@ -17,7 +17,7 @@ from spec.errors import BusinessError, ParamError, message_for
 from .. import booking, machine, seats
 from ..context import Call, Mock
 from ..seats import Show
-from ..stage import FREE, Scene, Seat, SeatArea, Stage, Theater, hhmm
+from ..stage import Scene, Seat, SeatArea, Stage, Theater, hhmm
 from . import handles, payments
 from .orders import agent_item
 
@@ -165,12 +165,13 @@ def query_seat_area_list(mock: Mock, call: Call) -> dict:
     areas = [a for a in stage.theater(scene.theater).areas if a.product == call.get("ProductID")]
     if not areas:
         raise BusinessError("no_seat_areas", f"product {call.get('ProductID')} has no seats in {scene.theater}")
+    free = mock.spec.seat_code("free")
     with mock.store.reading() as db:
         items = []
         for a in areas:
-            held = seats.states(db, Show(scene, day), a.seats)
+            held = seats.states(mock, db, Show(scene, day), a.seats)
             items.append({"SeatAreaID": a.id, "SeatAreaName": a.name, "COLOR": a.color, "SeatsCount": len(a.seats),
-                          "FreeSeatsCount": sum(1 for s in held.values() if s == FREE)})
+                          "FreeSeatsCount": sum(1 for s in held.values() if s == free)})
     return {"item": items}
 
 
@@ -200,7 +201,7 @@ def query_seats_state(mock: Mock, call: Call) -> dict:
     if scene is None or scene.theater != area.theater or not scene.runs_on(day):
         raise BusinessError("no_seat_view", f"no show {call.get('SenceID')} of area {area.id} on {day:%Y%m%d}")
     with mock.store.reading() as db:
-        held = seats.states(db, Show(scene, day), area.seats)
+        held = seats.states(mock, db, Show(scene, day), area.seats)
     return {"Item": [{"SeatID": seat, "SeatState": state} for seat, state in held.items()]}
 
 
