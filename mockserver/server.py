@@ -39,9 +39,9 @@ class StoreClock:
         return bool(self._store.meta("clock_frozen"))
 
     def now(self) -> datetime:
-        # read before every request: the settings are re-read only when the database changed
-        # (the generation is taken first, so a change in between only causes one more read)
-        generation = self._store.generation()
+        # read before every request: the settings are re-read only when another connection committed
+        # or this store wrote settings (taken first, so a change in between only causes one more read)
+        generation = self._store.generation()[0], self._store.meta_version
         if self._cached is None or self._cached[0] != generation:
             with self._store.reading() as db:
                 state = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('clock_frozen', 'clock_offset')"))

@@ -108,6 +108,9 @@ class Store:
     def __init__(self, path: str | Path):
         self.path = str(path)
         self._lock = threading.RLock()
+        # bumped by every settings write through this store (set_meta, seed): readers of settings
+        # (the clock) re-read them on a change of it or of data_version, not after every order written
+        self.meta_version = 0
         self._pin = threading.local()  # per thread: the event loop's requests and the background sweeper
         self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self._conn.row_factory = sqlite3.Row
@@ -191,6 +194,7 @@ class Store:
                     "INSERT INTO agents(user, enabled, deposit, rebate, pay_password_md5) VALUES(?,?,?,?,?)",
                     (a.user, int(a.enabled), str(money(a.deposit)), str(money(a.rebate)), pay_password_md5[a.user]),
                 )
+            self.meta_version += 1
             db.execute("INSERT INTO meta VALUES('seeded', ?)", (world.source,))
             db.execute("INSERT INTO meta VALUES('schema', ?)", (SCHEMA_VERSION,))
         return True
@@ -203,6 +207,7 @@ class Store:
         return row["value"] if row else default
 
     def set_meta(self, db: sqlite3.Connection, key: str, value: str) -> None:
+        self.meta_version += 1
         db.execute("INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
                    (key, value))
 

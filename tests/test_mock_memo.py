@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from mockserver import sweeper
-from mockserver.server import Settings, StoreClock, build_mock
+from mockserver.server import Settings, StoreClock, build_mock, seed
 from mockserver.store import Store
 
 WHEN = datetime(2026, 11, 21, 2, 0, tzinfo=timezone.utc)
@@ -67,3 +67,37 @@ def test_a_memo_without_the_generation_would_miss_it(two_workers, monkeypatch):
     assert not sweeper.due(mock)
     _unpaid_order(other, "2026112100000098", "20261121090000")
     assert not sweeper.due(mock)
+
+
+def test_clock_sees_a_reset_through_its_own_store(two_workers):
+    mock, _ = two_workers
+    clock = StoreClock(mock.store)
+    clock.set(WHEN, freeze=True)
+    assert clock.now() == WHEN
+    seed(mock.store, mock.world)  # the admin reset: settings gone, the clock runs on the system clock again
+    assert abs(clock.now() - datetime.now(timezone.utc)) < timedelta(minutes=1)
+
+
+def test_an_order_written_does_not_make_the_clock_read_its_settings_again(two_workers):
+    mock, _ = two_workers
+    clock = StoreClock(mock.store)
+    clock.set(WHEN, freeze=True)
+    clock.now()
+    reads = []
+    mock.store._conn.set_trace_callback(reads.append)
+    _unpaid_order(mock.store, "2026112100000098", "20261121090000")
+    reads.clear()
+    assert clock.now() == WHEN
+    assert not [r for r in reads if "FROM meta" in r]
+
+
+def test_a_pinned_request_sees_its_own_writes_and_later_requests_see_the_other_workers(two_workers):
+    mock, other = two_workers
+    with mock.store.pinned():
+        before = mock.store.generation()
+        _unpaid_order(other, "2026112100000097", "20261121090000")
+        assert mock.store.generation() == before  # another worker's commit: from the next request on
+        _unpaid_order(mock.store, "2026112100000096", "20261121090000")
+        assert mock.store.generation() != before  # its own write: at once
+        during = mock.store.generation()
+    assert mock.store.generation()[0] != during[0]
