@@ -30,7 +30,7 @@ from spec import signing
 from spec.model import Page, Param, Profile, Spec
 from spec.protocol import Credentials, callback_url, encode_request
 
-from .context import Failed, NotRun
+from .context import Failed, NotRun, Warned, verdict_of
 from .target import Exchange, Target
 
 CATEGORY = "callbacks"
@@ -40,10 +40,6 @@ ORDER_PARAM, SENDER_PARAM = "orderid", "senderid"
 # Added by encode_request from the credentials, or the signature itself (rule f).
 CREDENTIAL_PARAMS = ("user", "password", "sign")
 EVIDENCE_CHARS = 400
-
-
-class Warned(Exception):
-    """The page answered, but in a way the certificate should point out (not a rule break)."""
 
 
 # ------------------------------------------------------------------ configuration
@@ -429,14 +425,8 @@ def run_check(config: CallbackPageConfig, chk: PageCheck, page: Page, order: tup
     verdict, message = "passed", ""
     try:
         chk.fn(probe)
-    except Failed as exc:
-        verdict, message = "failed", str(exc)
-    except Warned as exc:
-        verdict, message = "warning", str(exc)
-    except NotRun as exc:
-        verdict, message = "not_run", str(exc)
-    except Exception as exc:  # a broken check must not look like a passing page
-        verdict, message = "failed", f"check error: {type(exc).__name__}: {exc}"
+    except Exception as exc:
+        verdict, message = verdict_of(exc)
     finally:
         target.close()
     return {

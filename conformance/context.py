@@ -4,6 +4,7 @@ fixtures that create the data a check needs through the target's own pages."""
 from __future__ import annotations
 
 import re
+import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Mapping
@@ -11,7 +12,7 @@ from typing import Any, Mapping
 from spec.model import Page, Profile, Retcode, Spec
 from spec.protocol import Credentials
 
-from .drivers import Driver
+from .drivers import Driver, DriverError
 from .target import Exchange, Target
 
 _PUNCT = re.compile(r"[\s\"'“”‘’。，；,.;:：…（）()、!！]|\.\.\.")
@@ -41,6 +42,27 @@ class NotRun(Exception):
 class NotApplicable(NotRun):
     """The check's rule does not concern this target: a page or feature of the other supplier mode.
     A NotRun, so that code falling back on a check that cannot run treats it alike."""
+
+
+class Warned(Exception):
+    """The target answered, but in a way the report should point out (not a rule break)."""
+
+
+def verdict_of(exc: Exception, *, trace: bool = False) -> tuple[str, str]:
+    """The verdict and message of a check that raised `exc`. Any other exception is a broken check,
+    which must not look like a passing target: failed, with the last frames when `trace`."""
+    if isinstance(exc, Failed):
+        return "failed", str(exc)
+    if isinstance(exc, Warned):
+        return "warning", str(exc)
+    if isinstance(exc, NotApplicable):
+        return "not_applicable", str(exc)
+    if isinstance(exc, NotRun):
+        return "not_run", str(exc)
+    if isinstance(exc, DriverError):
+        return "not_run", f"driver: {exc}"
+    message = f"check error: {type(exc).__name__}: {exc}"
+    return "failed", message + "\n" + "".join(traceback.format_exception(exc, limit=3)) if trace else message
 
 
 @dataclass

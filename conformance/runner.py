@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -18,8 +17,8 @@ from spec.model import Profile, Spec
 from spec.protocol import Credentials
 
 from .baseline import paced
-from .context import CheckContext, Failed, NotApplicable, NotRun
-from .drivers import Driver, DriverError
+from .context import CheckContext, verdict_of
+from .drivers import Driver
 from .registry import Check
 from .target import Target
 
@@ -61,16 +60,8 @@ def run_one(config: RunConfig, chk: Check) -> dict[str, Any]:
         for need in chk.needs:
             ctx.needs(need)
         chk.fn(ctx)
-    except Failed as exc:
-        verdict, message = "failed", str(exc)
-    except NotApplicable as exc:
-        verdict, message = "not_applicable", str(exc)
-    except NotRun as exc:
-        verdict, message = "not_run", str(exc)
-    except DriverError as exc:
-        verdict, message = "not_run", f"driver: {exc}"
-    except Exception as exc:  # a broken check must not look like a passing target
-        verdict, message = "failed", f"check error: {type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
+    except Exception as exc:
+        verdict, message = verdict_of(exc, trace=True)
     finally:
         target.close()
     if verdict == "failed" and chk.id in config.expected_failures:
