@@ -2,8 +2,9 @@
 
 A hold follows its order (gap queryseatsstate-s-vs-order-states): S while the order is booked,
 B once it is paid, authorised or delivered, free again when it ends without delivery (closed,
-refunded). The codes are the spec's seat states of role free, booking and sold (tables/seat_status.yaml). A seat is taken by one UPDATE guarded on its state inside the booking transaction,
-so a seat is never held by two orders, whatever the number of workers."""
+refunded). The codes are the spec's seat states of role free, booking and sold (tables/seat_status.yaml).
+A seat is taken by one UPDATE guarded on its state inside the booking transaction, so a seat is never
+held by two orders, whatever the number of workers."""
 
 from __future__ import annotations
 
