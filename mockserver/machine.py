@@ -89,7 +89,7 @@ def enqueue(mock: Mock, db: sqlite3.Connection, order: sqlite3.Row, transition: 
         params = {"orderid": order["orderid"], "senderid": order["senderid"], "status": transition.target}
         if page != "Notify_OrderChanged.aspx":
             params = {"orderid": order["orderid"], "senderid": order["senderid"], **(extra or {})}
-        Store.enqueue_callback(db, order["agent"], order["orderid"], page, params, stamp(now))
+        mock.store.enqueue_callback(db, order["agent"], order["orderid"], page, params, stamp(now))
 
 
 def load(db: sqlite3.Connection, orderid: str, agent: str) -> sqlite3.Row | None:

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from .world import World
 
@@ -111,7 +111,9 @@ class Store:
         # bumped by every settings write through this store (set_meta, seed): readers of settings
         # (the clock) re-read them on a change of it or of data_version, not after every order written
         self.meta_version = 0
-        self._pin = threading.local()  # per thread: the event loop's requests and the background sweeper
+        self._pin = threading.local()
+        self._queued = False  # the open transaction queued a callback
+        self._outbox_listeners: list[Callable[[], None]] = []  # per thread: the event loop's requests and the background sweeper
         self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self._conn.row_factory = sqlite3.Row
         self._versions = self._conn.cursor()  # one cursor, plain tuples: asked once per request
@@ -139,10 +141,21 @@ class Store:
             try:
                 yield self._conn
             except BaseException:
+                self._queued = False
                 self._conn.execute("ROLLBACK")
                 raise
             else:
                 self._conn.execute("COMMIT")
+                if self._queued:
+                    self._queued = False
+                    for listener in tuple(self._outbox_listeners):
+                        listener()
+
+    def listen_outbox(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call `listener` after each commit that queued a callback (the sender wakes at once instead
+        of at its next round); returns the function that stops it. Listeners must not block."""
+        self._outbox_listeners.append(listener)
+        return lambda: self._outbox_listeners.remove(listener)
 
     def generation(self) -> tuple[int, int]:
         """A value that changes whenever the database may have changed: a commit by another
@@ -254,8 +267,9 @@ class Store:
         row = db.execute(f"SELECT {column} AS held FROM agents WHERE user=?", (agent,)).fetchone()  # noqa: S608
         db.execute(f"UPDATE agents SET {column}=? WHERE user=?", (str(money(row["held"]) + money(delta)), agent))  # noqa: S608
 
-    @staticmethod
-    def enqueue_callback(db: sqlite3.Connection, agent: str, orderid: str, page: str, params: dict[str, str],
+    def enqueue_callback(self, db: sqlite3.Connection, agent: str, orderid: str, page: str, params: dict[str, str],
                          at: str) -> None:
+        """Queue a callback in the transaction `db`; the outbox listeners hear of it once it commits."""
+        self._queued = True
         db.execute("INSERT INTO outbox(agent, orderid, page, params, event_at, next_at) VALUES(?,?,?,?,?,?)",
                    (agent, orderid, page, json.dumps(params, ensure_ascii=False), at, at))

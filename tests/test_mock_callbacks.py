@@ -112,3 +112,25 @@ def test_callback_faults_break_their_rule(spec, receiver, fault):
         assert statuses[:2] == ["4", "0"]
     else:
         assert statuses.count("0") == 2
+
+
+def test_the_sender_hears_of_a_queued_callback_once_it_commits(spec, receiver):
+    ota = make_ota(spec)
+    setup(ota, receiver)
+    heard = []
+    stop = ota.mock.store.listen_outbox(lambda: heard.append(ota.mock.store.generation()))
+    ota.book()  # no senderid: no callback queued
+    assert heard == []
+    ota.book(senderid="S-wake")
+    assert len(heard) == 1
+    with ota.mock.store.reading() as db:  # heard after the commit: the row is there for the sender
+        assert db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 1
+    with pytest.raises(RuntimeError):  # a transaction that queued a callback and rolled back: nothing to hear
+        with ota.mock.store.transaction() as db:
+            ota.mock.store.enqueue_callback(db, DEMO.user, "x", "Notify_OrderChanged.aspx", {}, "20261121000000")
+            raise RuntimeError("rolled back")
+    ota.book()
+    assert len(heard) == 1
+    stop()
+    ota.book(senderid="S-wake-2")
+    assert len(heard) == 1
