@@ -28,6 +28,7 @@ from spec.model import FeeItem, Page, Spec, Transition
 from ..context import CheckContext, Failed, NotRun
 from ..registry import Check, derive
 from ..target import Exchange
+from .fees import _pay_page
 
 # ------------------------------------------------------------------ fuzzing
 
@@ -173,8 +174,11 @@ def fuzz_checks(spec: Spec) -> Iterable[Check]:
 # ------------------------------------------------------------------ state machine
 
 BOOK_PAGE = "OrderProducts.aspx"
-PAY_PAGE = "UseAccountToPayByPwd.aspx"
-CANCEL_PAGE = "CancelOrder.aspx"
+# The pages cancelling and paying from the deposit are the spec's: the one page of the cancel event, and
+# of the pay_deposit pages the one paying a booked order with the pay password (fees._pay_page).
+CANCEL_EVENT, PAY_EVENT = "cancel", "pay_deposit"
+# No spec field says which page records the deposit account or which of its elements is the balance
+# (checks.fees keeps the same pair in its AccountView table), hence the page name and the label.
 BALANCE_PAGE, BALANCE_LABEL = "QueryYFKRec.aspx", "本期结余"  # 4.2.29 BQJY, the current balance
 INVENTORY_PAGE = "GetProductsInventory.aspx"
 EXAMPLES, STEPS = 8, 15
@@ -286,6 +290,10 @@ def _state_machine(ctx: CheckContext) -> None:
     plain = ctx.plain_product()
     limited = _limited(ctx, products)
     booked = spec.transitions_from(spec.initial_status, "book")[0].target
+    cancel_page, pay_page = spec.event(CANCEL_EVENT).pages[0], _pay_page(spec, PAY_EVENT)
+    # the pay password goes in the page's 3DES parameter other than the agent's password (as fees._pay_page)
+    password_param = next(p.name for p in pay_page.params if p.encryption == "md5-upper-3des"
+                          and p.name.lower() != "password")
     balance_page = spec.page(BALANCE_PAGE)
     balance_path = next((f"{e.name}/{c.name}" for e in balance_page.response for c in e.children
                          if c.label_zh == BALANCE_LABEL), None)
@@ -392,14 +400,14 @@ def _state_machine(ctx: CheckContext) -> None:
 
         @rule(order=orders)
         def cancel(self, order: _Order):
-            t = model.transition(order.status, "cancel", order.pay_type)
+            t = model.transition(order.status, CANCEL_EVENT, order.pay_type)
             before = ctx.driver.now()
-            ex = ctx.call(CANCEL_PAGE, {"Order_id": order.orderid}, note=f"state machine: cancel {order.orderid}")
+            ex = ctx.call(cancel_page, {"Order_id": order.orderid}, note=f"state machine: cancel {order.orderid}")
             after = ctx.driver.now()
             ctx.envelope(ex)
             what = f"cancelling {order.orderid} (status {order.status})"
             if t is None:
-                self.refused(ex, order, what, "cancel", "cancel", CANCEL_PAGE)
+                self.refused(ex, order, what, CANCEL_EVENT, "cancel", cancel_page)
                 return
             ctx.expect(ex.retcode == "0", f"{what}: refused ({ex.retcode} {ex.retmsg}); transition {t.id} allows it")
             options = [self.balance]
@@ -414,21 +422,21 @@ def _state_machine(ctx: CheckContext) -> None:
         @rule(order=orders, activate=st.booleans())
         def pay(self, order: _Order, activate: bool):
             asked = activate and may_activate
-            values = {"Order_id": order.orderid, "money": str(order.total), "Smscode": ctx.target.creds.pay_password,
-                      "smsModel": "0"}
+            values = {"Order_id": order.orderid, "money": str(order.total),
+                      password_param: ctx.target.creds.pay_password, "smsModel": "0"}
             if asked:
                 values.update({"activate": "1", "tickettype": "2"})
-            t = model.transition(order.status, "pay_deposit", "deposit")
+            t = model.transition(order.status, PAY_EVENT, "deposit")
             if t is not None and self.balance - self.holds < order.total:
                 return  # the model's own holds leave too little: not a case the run wants
-            ex = ctx.call(PAY_PAGE, values, note=f"state machine: pay {order.orderid} from the deposit"
+            ex = ctx.call(pay_page.page, values, note=f"state machine: pay {order.orderid} from the deposit"
                           + (" and activate" if asked else ""))
             ctx.envelope(ex)
             what = f"paying {order.orderid} (status {order.status}) from the deposit" + (" with activation" if asked else "")
             if t is None:
-                self.refused(ex, order, what, "pay_deposit", "deposit payment", PAY_PAGE)
+                self.refused(ex, order, what, PAY_EVENT, "deposit payment", pay_page.page)
                 return
-            insufficient = spec.page(PAY_PAGE).retcode("insufficient_deposit")
+            insufficient = pay_page.retcode("insufficient_deposit")
             if insufficient is not None and ex.retcode == insufficient.code:
                 ctx.notes.append(f"{what}: refused for the balance (holds the model does not know of)")
                 self.see(order, what)
@@ -454,8 +462,8 @@ def _state_machine(ctx: CheckContext) -> None:
         def teardown(self) -> None:
             # Close what this run left open, so that no later run (or check) meets its holds.
             for order in self.known.values():
-                if model.transition(order.status, "cancel", order.pay_type) is not None:
-                    ctx.call(CANCEL_PAGE, {"Order_id": order.orderid}, note="state machine: clean up")
+                if model.transition(order.status, CANCEL_EVENT, order.pay_type) is not None:
+                    ctx.call(cancel_page, {"Order_id": order.orderid}, note="state machine: clean up")
 
     try:
         run_state_machine_as_test(Machine, settings=settings(
@@ -524,8 +532,9 @@ def _lines(spec: Spec, name: str) -> str:
 @derive
 def state_machine_checks(spec: Spec) -> Iterable[Check]:
     """One check; derived so that its clause cites the pages it drives from the spec."""
-    pages = "; ".join(_lines(spec, n) for n in (BOOK_PAGE, CANCEL_PAGE, PAY_PAGE, BALANCE_PAGE, INVENTORY_PAGE))
-    forbidden = ", ".join(sorted({r.id for r in spec.forbidden if r.page in (CANCEL_PAGE, PAY_PAGE)}))
+    driven = (spec.event(CANCEL_EVENT).pages[0], _pay_page(spec, PAY_EVENT).page)
+    pages = "; ".join(_lines(spec, n) for n in (BOOK_PAGE, *driven, BALANCE_PAGE, INVENTORY_PAGE))
+    forbidden = ", ".join(sorted({r.id for r in spec.forbidden if r.page in driven}))
     yield Check("robustness.state-machine", "robustness",
                 "2.2 (line 59); 2.16 (lines 440-511); transitions.yaml "
                 f"(forbidden {forbidden}); {pages}; profile rule h",
