@@ -216,8 +216,9 @@ def render(mode: Mode, started: datetime, elapsed: float, info: dict, generator:
         w(f"| burst: last delivery after the last booking | {cb.drain_s:.1f} s |")
         w(f"| duplicate deliveries | {cb.duplicates} |")
         w("")
-        w(f"The outbox is polled every {cb.poll_interval_s} s (mockserver/app.py), so a callback waits up to that "
-          "long before its round starts.")
+        w("The sender wakes when a commit queued a callback (`Store.listen_outbox`, mockserver/app.py); its "
+          f"{cb.poll_interval_s} s round remains for retries and clock-driven work only. In the burst the sender shares "
+          "the server's one core with the bookings.")
     w("")
     w("## Conformance run")
     w("")
