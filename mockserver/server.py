@@ -87,6 +87,7 @@ def build_mock(settings: Settings, spec: Spec | None = None, clock: Clock | None
     load_all()  # handler modules register their pages, tables and supplier events
     active = fault_registry.validate(list(settings.faults))
     world = load_world(settings.world)
+    check_seat_states(world.stage, spec, str(settings.world or "the shipped world"))  # a theater world served at /
     store = Store(settings.db)
     seed(store, world, only_if_empty=True)
     if clock is None:

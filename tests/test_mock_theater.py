@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 from mockserver import instant_pay
 from mockserver.app import create_app
 from mockserver.context import Mock
-from mockserver.server import Settings, build_theater_mock, theater_db
+from mockserver.server import Settings, build_mock, build_theater_mock, theater_db
 from mockserver.stage import StageError
 from spec import loader, wire
 from spec.fees import quote, scenic_reference
@@ -241,6 +241,9 @@ def test_a_seat_state_the_spec_does_not_give_the_supplier_is_refused(spec, tmp_p
     # the shipped world's R (under repair) is refused once the spec calls that state otherwise
     with pytest.raises(StageError, match="seat state 'R' in seat_states is not one the supplier sets: P, M, F"):
         build_theater_mock(Settings(db=":memory:"), make_mock(_relabelled(spec, {"R": "M"})))
+    # a theater world served at the root (--world) is checked the same way
+    with pytest.raises(StageError, match=re.escape(f"{world}: theater T01: seat state 'X'")):
+        build_mock(Settings(db=":memory:", world=world, theater_world=None), spec=spec)
 
 
 # ------------------------------------------------------------------ booking
