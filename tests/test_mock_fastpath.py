@@ -208,19 +208,10 @@ def test_only_pages_that_write_nothing_are_remembered(spec):
     assert not {"OrderProducts.aspx", "CancelOrder.aspx", "BeginToPay.aspx"} & pages
 
 
-def test_certify_mode_answers_every_request_afresh(spec, monkeypatch):
+@pytest.mark.parametrize("settings", [{"certify": True}, {"memo": False}], ids=["certify", "no-memo"])
+def test_every_read_is_answered_afresh_in_certify_mode_and_without_the_memo(spec, monkeypatch, settings):
     mock = make_mock(spec)
-    ota = Ota(mock, TestClient(create_app(mock, certify=True)))
-    orderid = ota.book()
-    decoding = Decoding(monkeypatch)
-    for _ in range(3):
-        assert ota.status(orderid) == "0"
-    assert decoding.calls == 3
-
-
-def test_without_the_memo_every_read_is_answered_afresh(spec, monkeypatch):
-    mock = make_mock(spec)
-    ota = Ota(mock, TestClient(create_app(mock, memo=False)))
+    ota = Ota(mock, TestClient(create_app(mock, **settings)))
     orderid = ota.book()
     decoding = Decoding(monkeypatch)
     for _ in range(3):
