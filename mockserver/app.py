@@ -176,7 +176,8 @@ def create_app(mock: Mock, *, admin_token: str = "demo-admin", background: bool 
                memo: bool = True) -> Starlette:
     """The mock's ASGI app: admin API, the payment platform's pages, extra routes, the `theater`
     supplier's own app under /theater/, then the interface pages.
-    With `background`, the clock sweeper and callback delivery run every half second (for both suppliers).
+    With `background`, the clock sweeper and callback delivery run every half second (for both suppliers),
+    and at once when a commit queued a callback.
     Without `memo` (and always with `certify`) every read is answered afresh."""
     pages = {p.page.lower(): p for p in mock.spec.request_pages}
     # --certify judges every exchange as it is answered: no answer is reused there
@@ -205,7 +206,8 @@ def create_app(mock: Mock, *, admin_token: str = "demo-admin", background: bool 
     if certify:  # --certify: every interface request is judged and journalled after it is answered
         endpoint = journal.recording(mock, endpoint)
     # IIS matches paths case-insensitively, so /post/ and /POST/ are one folder (3.4).
-    mounted = [Mount("/theater", app=create_app(theater, admin_token=admin_token, certify=certify, memo=memo))] if theater else []
+    mounted = [Mount("/theater", app=create_app(theater, admin_token=admin_token, certify=certify, memo=memo))
+               ] if theater else []
     before = [*admin_routes(mock, admin_token), *notify_routes(mock), *rest_routes(mock), *extra_routes, *mounted]
     routes = [*before, Route("/{prefix}/{page}", endpoint, methods=["GET", "POST"]),
               Route("/{page}", endpoint, methods=["GET", "POST"])]

@@ -111,9 +111,9 @@ class Store:
         # bumped by every settings write through this store (set_meta, seed): readers of settings
         # (the clock) re-read them on a change of it or of data_version, not after every order written
         self.meta_version = 0
-        self._pin = threading.local()
+        self._pin = threading.local()  # per thread: the event loop's requests and the background sweeper
         self._queued = False  # the open transaction queued a callback
-        self._outbox_listeners: list[Callable[[], None]] = []  # per thread: the event loop's requests and the background sweeper
+        self._outbox_listeners: list[Callable[[], None]] = []
         self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self._conn.row_factory = sqlite3.Row
         self._versions = self._conn.cursor()  # one cursor, plain tuples: asked once per request
