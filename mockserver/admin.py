@@ -92,9 +92,29 @@ def admin_routes(mock: Mock, token: str) -> list[Route]:
             return JSONResponse({"error": f"no order {orderid}"}, status_code=404)
         return JSONResponse({**found[0], "items": _rows(mock, "SELECT * FROM order_items WHERE orderid=?", (orderid,))})
 
+    async def orders(request: Request) -> Response:
+        # filters for scripts checking state after a run (a crash test's "each answered order once")
+        q = request.query_params
+        where, args = ["orderid > ?"], [q.get("after", "")]
+        for column in ("agent", "senderid", "status"):
+            if column in q:
+                where.append(f"{column} = ?")
+                args.append(q[column])
+        try:
+            limit = min(max(int(q.get("limit", "500")), 1), 5000)
+        except ValueError:
+            return JSONResponse({"error": "limit is not a number"}, status_code=400)
+        sql = f"SELECT * FROM orders WHERE {' AND '.join(where)} ORDER BY orderid LIMIT ?"  # columns are fixed names
+        return JSONResponse(_rows(mock, sql, (*args, limit)))
+
     async def agents(request: Request) -> Response:
-        return JSONResponse(_rows(mock, "SELECT user, enabled, deposit, rebate, deposit_held, rebate_held, responseaddr, "
-                                  "sendofficiallysnotify FROM agents ORDER BY user"))
+        rows = _rows(mock, "SELECT user, enabled, deposit, rebate, deposit_held, rebate_held, responseaddr, "
+                           "sendofficiallysnotify FROM agents ORDER BY user")
+        for row in rows:  # the world's opening balances: balance = opening + the sum of the transactions
+            seed = mock.world.agent(row["user"])
+            row["opening_deposit"] = f"{seed.deposit:.2f}" if seed else None
+            row["opening_rebate"] = f"{seed.rebate:.2f}" if seed else None
+        return JSONResponse(rows)
 
     async def transactions(request: Request) -> Response:
         return JSONResponse(_rows(mock, "SELECT * FROM transactions ORDER BY id"))
@@ -114,7 +134,7 @@ def admin_routes(mock: Mock, token: str) -> list[Route]:
     table = [
         ("/_admin", info, ["GET"]), ("/_admin/clock", clock, ["GET", "POST"]), ("/_admin/sms", sms, ["GET"]),
         ("/_admin/callbacks", callbacks, ["GET"]), ("/_admin/callbacks/flush", flush, ["POST"]),
-        ("/_admin/reset", reset, ["POST"]), ("/_admin/orders/{orderid}", order, ["GET"]),
+        ("/_admin/reset", reset, ["POST"]), ("/_admin/orders", orders, ["GET"]), ("/_admin/orders/{orderid}", order, ["GET"]),
         ("/_admin/agents", agents, ["GET"]), ("/_admin/transactions", transactions, ["GET"]),
         ("/_admin/events", list_events, ["GET"]), ("/_admin/events/{name}", run_event, ["POST"]),
         ("/_admin/journal", lambda request: journal.admin(mock, request), ["GET", "DELETE"]),
