@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,6 +30,29 @@ from .store import Store
 # to a second sender (a duplicate, out of order) nor keep a dead sender's row leased for ever.
 # Three callback timeouts: a live sender records its attempt well within that.
 LEASE_TIMEOUTS = 3
+
+# Who holds a lease: this process (pid) in this incarnation (a pid comes back after a restart, in a
+# container often as 1). A lease whose holder is gone returns to the queue at once instead of when it
+# ends, so a restart after kill -9 resumes delivery without waiting out the lease.
+PROCESS = f"{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def holder_gone(owner: str, me: str = PROCESS) -> bool:
+    """Is the process that took this lease gone (on this host: SQLite databases are not shared across hosts)?"""
+    pid_text, _, incarnation = owner.partition(":")
+    if not pid_text.isdigit():
+        return False  # a lease from before holders were recorded: it ends with its time
+    pid = int(pid_text)
+    my_pid, _, my_incarnation = me.partition(":")
+    if pid == int(my_pid):
+        return incarnation != my_incarnation
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
 
 
 def lease_seconds(mock: Mock) -> float:
@@ -79,8 +104,8 @@ def _choose(mock: Mock, rows: list[Any]) -> list[Any]:
 def _claim(mock: Mock, row_id: int, wall: datetime) -> bool:
     """Lease a pending row (its next_at becomes the lease's end, wall time) or say someone else has it."""
     with mock.store.transaction() as db:
-        cur = db.execute("UPDATE outbox SET state='sending', next_at=? WHERE id=? AND state='pending'",
-                         (machine.stamp(wall + timedelta(seconds=lease_seconds(mock))), row_id))
+        cur = db.execute("UPDATE outbox SET state='sending', next_at=?, lease_owner=? WHERE id=? AND state='pending'",
+                         (machine.stamp(wall + timedelta(seconds=lease_seconds(mock))), PROCESS, row_id))
         return cur.rowcount == 1
 
 
@@ -123,14 +148,19 @@ def _record(mock: Mock, row: Any, attempt: Attempt, now: datetime) -> None:
                    (attempts, machine.stamp(now + timedelta(seconds=delay)), attempt.error, row["id"]))
 
 
-def _give_up_expired(mock: Mock, now: datetime, wall: datetime) -> None:
+def _expire_and_reclaim(mock: Mock, now: datetime, wall: datetime) -> None:
     window = timedelta(seconds=mock.spec.callback_policy.retry_window_seconds)
     cutoff = machine.stamp(now - window)
     with mock.store.transaction() as db:
         db.execute("UPDATE outbox SET state='given_up' WHERE state IN ('pending','sending') AND event_at<?", (cutoff,))
-        # a lease left by a crashed sender returns to the queue, due at once by the mock's clock
+        # a lease left by a crashed sender returns to the queue, due at once by the mock's clock: when
+        # it ends, or as soon as its holder is seen gone
         db.execute("UPDATE outbox SET state='pending', next_at=? WHERE state='sending' AND next_at<=?",
                    (machine.stamp(now), machine.stamp(wall)))
+        owners = [r["lease_owner"] for r in db.execute("SELECT DISTINCT lease_owner FROM outbox WHERE state='sending'")]
+        for owner in filter(holder_gone, owners):
+            db.execute("UPDATE outbox SET state='pending', next_at=? WHERE state='sending' AND lease_owner=?",
+                       (machine.stamp(now), owner))
 
 
 async def deliver_due(mock: Mock, client: httpx.AsyncClient, wall: Clock | None = None) -> list[Attempt]:
@@ -138,7 +168,7 @@ async def deliver_due(mock: Mock, client: httpx.AsyncClient, wall: Clock | None 
     `wall` times the leases (default: the system clock)."""
     now = mock.now()
     lease_now = (wall or SystemClock()).now().astimezone(mock.tz)
-    _give_up_expired(mock, now, lease_now)
+    _expire_and_reclaim(mock, now, lease_now)
     with mock.store.reading() as db:
         rows = db.execute("SELECT * FROM outbox WHERE state IN ('pending','sending') ORDER BY orderid, id").fetchall()
     stamp = machine.stamp(now)

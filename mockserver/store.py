@@ -61,7 +61,8 @@ CREATE TABLE IF NOT EXISTS sms(
 CREATE TABLE IF NOT EXISTS outbox(
   id INTEGER PRIMARY KEY AUTOINCREMENT, agent TEXT NOT NULL, orderid TEXT NOT NULL, page TEXT NOT NULL,
   params TEXT NOT NULL, event_at TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'pending',
-  attempts INTEGER NOT NULL DEFAULT 0, next_at TEXT NOT NULL, last_error TEXT NOT NULL DEFAULT '');
+  attempts INTEGER NOT NULL DEFAULT 0, next_at TEXT NOT NULL, last_error TEXT NOT NULL DEFAULT '',
+  lease_owner TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(state, orderid, id);
 CREATE TABLE IF NOT EXISTS deliveries(
   id INTEGER PRIMARY KEY AUTOINCREMENT, outbox_id INTEGER NOT NULL, at TEXT NOT NULL, url TEXT NOT NULL,
@@ -71,6 +72,9 @@ CREATE TABLE IF NOT EXISTS deliveries(
 
 
 _EXTRA_SCHEMAS: list[tuple[str, tuple[str, ...]]] = []
+
+# (table, column, definition) added to SCHEMA after databases of an earlier version were made
+_ADDED_COLUMNS = (("outbox", "lease_owner", "TEXT NOT NULL DEFAULT ''"),)
 
 
 def register_schema(sql: str, tables: tuple[str, ...]) -> None:
@@ -128,6 +132,15 @@ class Store:
         self._conn.executescript(SCHEMA)
         for sql, _ in _EXTRA_SCHEMAS:
             self._conn.executescript(sql)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Columns added since a database was made (CREATE TABLE IF NOT EXISTS leaves old tables
+        as they are); in a write transaction, so two workers starting together add each once."""
+        with self.transaction() as db:
+            for table, column, definition in _ADDED_COLUMNS:
+                if column not in {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
     def close(self) -> None:
         with self._lock:

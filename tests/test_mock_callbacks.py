@@ -4,6 +4,7 @@ back only that order, retries with backoff, given up after 24 h; faults break ea
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 
 import httpx
 import pytest
@@ -134,3 +135,19 @@ def test_the_sender_hears_of_a_queued_callback_once_it_commits(spec, receiver):
     stop()
     ota.book(senderid="S-wake-2")
     assert len(heard) == 1
+
+
+def test_a_database_of_an_earlier_version_gets_the_lease_holder_column(tmp_path):
+    from mockserver.store import Store
+
+    path = tmp_path / "old.db"
+    Store(path).close()
+    with sqlite3.connect(path) as old:
+        old.execute("ALTER TABLE outbox DROP COLUMN lease_owner")  # as databases made before it was added
+        old.execute("INSERT INTO outbox(agent, orderid, page, params, event_at, next_at) "
+                    "VALUES('demo-ota', '1', 'Notify_OrderChanged.aspx', '{}', '20261121000000', '20261121000000')")
+    store = Store(path)
+    with store.reading() as db:
+        assert [tuple(r) for r in db.execute("SELECT orderid, lease_owner FROM outbox")] == [("1", "")]
+    Store(path).close()  # opened again (another worker): nothing to add, no error
+    store.close()

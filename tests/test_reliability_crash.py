@@ -11,8 +11,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
 import random
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -465,3 +468,41 @@ def test_a_leased_callback_holds_back_its_order(spec, profile):
         wall.advance(outbox.lease_seconds(ota.mock) + 1)
         drain()
         assert [q["status"] for _, q in receiver.received] == ["0", "4"]
+
+
+def _gone_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # reaped: the pid names no process now
+    return child.pid
+
+
+def test_a_lease_holder_is_gone_when_its_process_is(spec):
+    me = outbox.PROCESS
+    pid, incarnation = me.split(":")
+    assert not outbox.holder_gone(me)
+    assert outbox.holder_gone(f"{pid}:another-incarnation")  # this pid before a restart (pid 1 in a container)
+    assert outbox.holder_gone(f"{_gone_pid()}:x")
+    assert not outbox.holder_gone(f"{os.getppid()}:x")  # a live process: another worker
+    assert not outbox.holder_gone("")  # a lease from before holders were recorded waits out its time
+
+
+@pytest.mark.parametrize("holder, delivered", [("gone", ["0", "4"]), ("alive", [])])
+def test_a_lease_of_a_gone_sender_returns_at_once(spec, profile, holder, delivered):
+    """After kill -9 and a restart, the rows the dead process was sending go back to the queue in the
+    next round, not when their lease ends; a live holder's lease (another worker) still blocks its order."""
+    ota = make_ota(spec)
+    with Receiver(profile, DEMO.key) as receiver:
+        ota.call("SetAgentParameters.aspx", {"responseaddr": receiver.url, "sendofficiallysnotify": "1"})
+        orderid = ota.book(senderid="lease-2")
+        ota.call("CancelOrder.aspx", {"Order_id": orderid})
+        owner = f"{_gone_pid() if holder == 'gone' else os.getppid()}:x"
+        until = datetime.now(UTC).astimezone(ota.mock.tz) + timedelta(seconds=outbox.lease_seconds(ota.mock))
+        with ota.mock.store.transaction() as db:
+            db.execute("UPDATE outbox SET state='sending', next_at=?, lease_owner=? WHERE id=(SELECT MIN(id) FROM outbox)",
+                       (until.strftime("%Y%m%d%H%M%S"), owner))
+
+        async def run():
+            async with httpx.AsyncClient(timeout=5) as client:
+                return await outbox.drain(ota.mock, client)
+        asyncio.run(run())
+        assert [q["status"] for _, q in receiver.received] == delivered
