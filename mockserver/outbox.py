@@ -38,7 +38,8 @@ PROCESS = f"{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
 def holder_gone(owner: str, me: str = PROCESS) -> bool:
-    """Is the process that took this lease gone (on this host: SQLite databases are not shared across hosts)?"""
+    """Is the process that took this lease gone? Asked on this host and in this pid namespace: the
+    workers sharing a SQLite database run side by side (not across hosts or containers)."""
     pid_text, _, incarnation = owner.partition(":")
     if not pid_text.isdigit():
         return False  # a lease from before holders were recorded: it ends with its time
