@@ -32,8 +32,11 @@ from .store import Store
 LEASE_TIMEOUTS = 3
 
 # Who holds a lease: this process (pid) in this incarnation (a pid comes back after a restart, in a
-# container often as 1). A lease whose holder is gone returns to the queue at once instead of when it
-# ends, so a restart after kill -9 resumes delivery without waiting out the lease.
+# container often as 1). A lease whose holder is gone returns to the queue one callback timeout after
+# it was taken instead of when it ends, so a restart after kill -9 resumes delivery sooner. Not at
+# once: the dead sender's last request may still be on its way (written to the socket before the
+# kill) and must not arrive after the resend and the order's next event; after one timeout the
+# sender itself would have counted that attempt as failed.
 PROCESS = f"{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
@@ -56,8 +59,18 @@ def holder_gone(owner: str, me: str = PROCESS) -> bool:
     return False
 
 
+# Callbacks one sender has on the wire at once. An OTA's callback page is often a small server: a
+# burst of hundreds of connections overflows its listen queue, and a request that waited there can
+# reach it after its retry and the order's next event (seen with a listen backlog of 5).
+ON_THE_WIRE = 4
+
+
+def timeout_seconds(mock: Mock) -> float:
+    return mock.spec.callback_policy.timeout_seconds
+
+
 def lease_seconds(mock: Mock) -> float:
-    return LEASE_TIMEOUTS * mock.spec.callback_policy.timeout_seconds
+    return LEASE_TIMEOUTS * timeout_seconds(mock)
 
 
 @dataclass(frozen=True)
@@ -155,13 +168,14 @@ def _expire_and_reclaim(mock: Mock, now: datetime, wall: datetime) -> None:
     with mock.store.transaction() as db:
         db.execute("UPDATE outbox SET state='given_up' WHERE state IN ('pending','sending') AND event_at<?", (cutoff,))
         # a lease left by a crashed sender returns to the queue, due at once by the mock's clock: when
-        # it ends, or as soon as its holder is seen gone
+        # it ends, or once its holder is seen gone and a callback timeout has passed since it was taken
         db.execute("UPDATE outbox SET state='pending', next_at=? WHERE state='sending' AND next_at<=?",
                    (machine.stamp(now), machine.stamp(wall)))
         owners = [r["lease_owner"] for r in db.execute("SELECT DISTINCT lease_owner FROM outbox WHERE state='sending'")]
+        taken_a_timeout_ago = machine.stamp(wall + timedelta(seconds=lease_seconds(mock) - timeout_seconds(mock)))
         for owner in filter(holder_gone, owners):
-            db.execute("UPDATE outbox SET state='pending', next_at=? WHERE state='sending' AND lease_owner=?",
-                       (machine.stamp(now), owner))
+            db.execute("UPDATE outbox SET state='pending', next_at=? WHERE state='sending' AND lease_owner=? "
+                       "AND next_at<=?", (machine.stamp(now), owner, taken_a_timeout_ago))
 
 
 async def deliver_due(mock: Mock, client: httpx.AsyncClient, wall: Clock | None = None) -> list[Attempt]:
@@ -173,16 +187,21 @@ async def deliver_due(mock: Mock, client: httpx.AsyncClient, wall: Clock | None 
     with mock.store.reading() as db:
         rows = db.execute("SELECT * FROM outbox WHERE state IN ('pending','sending') ORDER BY orderid, id").fetchall()
     stamp = machine.stamp(now)
-    heads = [r for r in _choose(mock, rows)
-             if r["state"] == "pending" and r["next_at"] <= stamp and _claim(mock, r["id"], lease_now)]
-    if not heads:
-        return []
-    attempts = await asyncio.gather(*(_send(mock, client, r) for r in heads))
-    if mock.fault("duplicate-callback"):
-        await asyncio.gather(*(_send(mock, client, r) for r, a in zip(heads, attempts) if a.ok))
-    for row, attempt in zip(heads, attempts):
-        _record(mock, row, attempt, mock.now())
-    return list(attempts)
+    heads = [r for r in _choose(mock, rows) if r["state"] == "pending" and r["next_at"] <= stamp]
+    on_the_wire = asyncio.Semaphore(ON_THE_WIRE)
+
+    async def deliver(row: Any) -> Attempt | None:
+        async with on_the_wire:
+            # leased only when its turn comes: a lease must not run out while the row waits here
+            if not _claim(mock, row["id"], (wall or SystemClock()).now().astimezone(mock.tz)):
+                return None  # another sender has it
+            attempt = await _send(mock, client, row)
+            if mock.fault("duplicate-callback") and attempt.ok:
+                await _send(mock, client, row)
+            _record(mock, row, attempt, mock.now())
+            return attempt
+
+    return [a for a in await asyncio.gather(*(deliver(r) for r in heads)) if a is not None]
 
 
 async def drain(mock: Mock, client: httpx.AsyncClient, rounds: int = 50, wall: Clock | None = None) -> list[Attempt]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
@@ -26,14 +27,27 @@ class Receiver:
     received: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     answers: list[str] = field(default_factory=list)  # retcodes to answer next ("500" = HTTP 500)
     port: int = 0
+    delay: float = 0.0  # seconds each answer takes
+    most_at_once: int = 0  # the most requests it was answering at one time
 
     def __enter__(self) -> "Receiver":
-        receiver = self
+        receiver, lock, busy = self, threading.Lock(), [0]
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802
                 parts = urlsplit(self.path)
-                receiver.received.append((parts.path.rsplit("/", 1)[-1], dict(parse_qsl(parts.query))))
+                with lock:
+                    receiver.received.append((parts.path.rsplit("/", 1)[-1], dict(parse_qsl(parts.query))))
+                    busy[0] += 1
+                    receiver.most_at_once = max(receiver.most_at_once, busy[0])
+                try:
+                    time.sleep(receiver.delay)
+                    self._answer()
+                finally:
+                    with lock:
+                        busy[0] -= 1
+
+            def _answer(self) -> None:
                 answer = receiver.answers.pop(0) if receiver.answers else "0"
                 if answer == "500":
                     self.send_response(500)

@@ -151,3 +151,15 @@ def test_a_database_of_an_earlier_version_gets_the_lease_holder_column(tmp_path)
         assert [tuple(r) for r in db.execute("SELECT orderid, lease_owner FROM outbox")] == [("1", "")]
     Store(path).close()  # opened again (another worker): nothing to add, no error
     store.close()
+
+
+def test_a_sender_has_at_most_a_few_callbacks_on_the_wire(spec, profile):
+    """A burst of callbacks (one per order) goes out a few at a time: a small OTA server's listen
+    queue must not overflow (a request that waited there can arrive after its own retry)."""
+    ota = make_ota(spec)
+    with Receiver(profile, DEMO.key, delay=0.05) as receiver:
+        setup(ota, receiver)
+        orders = {ota.book(senderid=f"burst-{i}") for i in range(3 * outbox.ON_THE_WIRE)}
+        drain(ota)
+        assert {q["orderid"] for _, q in receiver.received} == orders
+        assert receiver.most_at_once == outbox.ON_THE_WIRE

@@ -486,17 +486,23 @@ def test_a_lease_holder_is_gone_when_its_process_is(spec):
     assert not outbox.holder_gone("")  # a lease from before holders were recorded waits out its time
 
 
-@pytest.mark.parametrize("holder, delivered", [("gone", ["0", "4"]), ("alive", [])])
-def test_a_lease_of_a_gone_sender_returns_at_once(spec, profile, holder, delivered):
-    """After kill -9 and a restart, the rows the dead process was sending go back to the queue in the
-    next round, not when their lease ends; a live holder's lease (another worker) still blocks its order."""
+@pytest.mark.parametrize("holder, taken, delivered", [
+    ("gone", "a timeout ago", ["0", "4"]),  # returned to the queue without waiting out the lease
+    ("gone", "just now", []),  # its last request may still be on the way: not yet
+    ("alive", "a timeout ago", []),  # another worker's: it ends with its time
+])
+def test_a_lease_of_a_gone_sender_returns_after_one_timeout(spec, profile, holder, taken, delivered):
+    """After kill -9 and a restart, the rows the dead process was sending go back to the queue once a
+    callback timeout has passed since they were leased, not when their lease ends; a live holder's
+    lease (another worker) still blocks its order until it ends."""
     ota = make_ota(spec)
     with Receiver(profile, DEMO.key) as receiver:
         ota.call("SetAgentParameters.aspx", {"responseaddr": receiver.url, "sendofficiallysnotify": "1"})
         orderid = ota.book(senderid="lease-2")
         ota.call("CancelOrder.aspx", {"Order_id": orderid})
         owner = f"{_gone_pid() if holder == 'gone' else os.getppid()}:x"
-        until = datetime.now(UTC).astimezone(ota.mock.tz) + timedelta(seconds=outbox.lease_seconds(ota.mock))
+        age = outbox.timeout_seconds(ota.mock) + 1 if taken == "a timeout ago" else 0
+        until = (datetime.now(UTC).astimezone(ota.mock.tz) + timedelta(seconds=outbox.lease_seconds(ota.mock) - age))
         with ota.mock.store.transaction() as db:
             db.execute("UPDATE outbox SET state='sending', next_at=?, lease_owner=? WHERE id=(SELECT MIN(id) FROM outbox)",
                        (until.strftime("%Y%m%d%H%M%S"), owner))
