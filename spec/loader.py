@@ -30,7 +30,28 @@ _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 DATA_DIR = Path(__file__).parent / "data"
 SCHEMA_DIR = Path(__file__).parent / "schema"
 TABLES = ("order_status", "ticket_status", "payment_types", "transitions", "fees",
-          "refund_modes", "formats", "callbacks", "gaps", "mistakes", "seat_status", "reasons")
+          "refund_modes", "formats", "callbacks", "gaps", "mistakes", "seat_status", "reasons", "accounts")
+
+
+def _element_names(elements: list[dict[str, Any]]) -> set[str]:
+    return {e["name"] for e in elements} | {n for e in elements for n in _element_names(e.get("children", []))}
+
+
+def _check_accounts(t: dict[str, Any], pages: dict[str, Any], add: Callable[[str, str, str], None]) -> None:
+    """Each account is one of the payment types' accounts, read on pages that answer the named elements."""
+    rel, accounts = "tables/accounts.yaml", {p.get("account") for p in t["payment_types"]["types"]}
+    for i, a in enumerate(t["accounts"]["accounts"]):
+        if a["id"] not in accounts:
+            add(rel, f"accounts[{i}].id", f"{a['id']!r} is not the account of a payment type")
+        for page_key, names in (("balance_page", ("balance",)), ("records_page", ("opening", "closing", "document"))):
+            page = pages.get(a[page_key])
+            if page is None:
+                add(rel, f"accounts[{i}].{page_key}", f"unknown page {a[page_key]!r}")
+                continue
+            answered = _element_names(page.get("response", []))
+            for name in names:
+                if a[name] not in answered:
+                    add(rel, f"accounts[{i}].{name}", f"{a[page_key]} answers no element {a[name]!r}")
 
 
 @dataclass(frozen=True)
@@ -303,6 +324,7 @@ def _xref_problems(raw: RawSpec) -> list[Problem]:
         playing = [ss["code"] for ss in t["seat_status"]["statuses"] if ss["role"] == role]
         if len(playing) != 1:
             add("tables/seat_status.yaml", "statuses", f"exactly one state must have role {role}, not {playing}")
+    _check_accounts(t, pages, add)
     for i, s in enumerate(t["fees"]["situations"]):
         for pt in s["payment_types"]:
             if pt not in ptypes:
@@ -577,6 +599,11 @@ def build(raw: RawSpec) -> m.Spec:
             m.TicketStatus(s["code"], s["name_zh"], s["name_en"], s["since"], _t(s.get("used_by")),
                            _s(s.get("note_en")), s.get("line"))
             for s in t["ticket_status"]["statuses"]
+        ),
+        accounts=tuple(
+            m.AccountView(a["id"], a["name_zh"], a["balance_page"], a["balance"], a["records_page"], a["opening"],
+                          a["closing"], a["document"])
+            for a in t["accounts"]["accounts"]
         ),
         seat_statuses=tuple(
             m.SeatStatus(s["code"], s["name_zh"], s["name_en"], _t(s.get("held_by")), s["role"], s.get("line"))

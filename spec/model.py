@@ -256,6 +256,21 @@ SeatRole = Literal["free", "booking", "sold", "fixed"]
 
 
 @dataclass(frozen=True)
+class AccountView:
+    """Where an agent account is read (tables/accounts.yaml): the balance page and its Item element,
+    the transaction-record page and a record's opening, closing and document elements."""
+
+    id: str
+    name_zh: str
+    balance_page: str
+    balance: str
+    records_page: str
+    opening: str
+    closing: str
+    document: str
+
+
+@dataclass(frozen=True)
 class SeatStatus:
     """A SeatState value (4.2.21 座位状态说明): the part it plays and the order statuses whose seats show it."""
 
@@ -584,6 +599,7 @@ class Spec:
     mistakes: tuple[Mistake, ...] = ()
     seat_statuses: tuple[SeatStatus, ...] = ()
     reasons: tuple[Reason, ...] = ()
+    accounts: tuple[AccountView, ...] = ()
     _index: dict[str, Page] = field(hash=False, compare=False, repr=False, default_factory=dict)
 
     def page(self, name: str) -> Page:
@@ -615,6 +631,10 @@ class Spec:
             if p.name == name:
                 return p
         raise KeyError(f"no profile named {name!r}; known: {', '.join(p.name for p in self.profiles)}")
+
+    def account(self, account_id: str) -> AccountView | None:
+        """Where an agent account (deposit, rebate) is read (tables/accounts.yaml); None for others."""
+        return next((a for a in self.accounts if a.id == account_id), None)
 
     def seat_codes(self, role: SeatRole) -> tuple[str, ...]:
         """The SeatState codes playing `role` (tables/seat_status.yaml)."""

@@ -46,25 +46,6 @@ PAYMENT_SUCCESS = "payment-success"
 DESK_PAY = "desk-pay"
 
 
-@dataclass(frozen=True)
-class AccountView:
-    """Where an agent account is read: the balance page and element, the transaction-record page
-    and the opening/closing/document elements of a record (BQFS = QMYE - QCYE, gap of 4.2.31)."""
-
-    balance_page: str
-    balance: str
-    records_page: str
-    opening: str
-    closing: str
-    document: str
-
-
-ACCOUNT_VIEWS = {
-    "deposit": AccountView("QueryYFKRec.aspx", "BQJY", "QueryYFKJYRec.aspx", "QCYE", "QMYE", "DJDH"),
-    "rebate": AccountView("QueryFKRec.aspx", "JEBQJY", "QueryFKJYRec.aspx", "JEQCYE", "JEQMYE", "DJDH"),
-}
-
-
 # ------------------------------------------------------------------ flows, from the transition table
 
 @dataclass(frozen=True)
@@ -322,7 +303,7 @@ def _order(ctx: CheckContext, orderid: str) -> etree._Element:
 
 
 def balance(ctx: CheckContext, account: str) -> Decimal:
-    view = ACCOUNT_VIEWS[account]
+    view = ctx.spec.account(account)
     page = ctx.spec.page(view.balance_page)
     _spec_element(page, "Item", view.balance)
     ex = ctx.ok(ctx.call(page, {}, note=f"{account} balance"), page.page)
@@ -331,7 +312,7 @@ def balance(ctx: CheckContext, account: str) -> Decimal:
 
 def record_net(ctx: CheckContext, account: str, orderid: str, start: datetime, end: datetime) -> Decimal:
     """The net movement of the order's transaction records: the sum of closing - opening."""
-    view = ACCOUNT_VIEWS[account]
+    view = ctx.spec.account(account)
     page = ctx.spec.page(view.records_page)
     for name in (view.opening, view.closing, view.document):
         _spec_element(page, "Items", "Item", name)
@@ -394,7 +375,7 @@ def _values(page: Page, orderid: str, other: str) -> dict[str, str]:
 
 
 def _pay(ctx: CheckContext, flow: Flow, orderid: str, total: str) -> None:
-    if flow.pay_type.account in ACCOUNT_VIEWS:
+    if ctx.spec.account(flow.pay_type.account or ""):
         if not ctx.target.creds.pay_password:
             raise NotRun("no pay password given (--pay-password)")
         page = _pay_page(ctx.spec, flow.pay_event)
@@ -423,7 +404,7 @@ def _pay(ctx: CheckContext, flow: Flow, orderid: str, total: str) -> None:
 
 
 def close_at(ctx: CheckContext, s: Setup, flow: Flow, point: Point) -> Observed:
-    account = flow.pay_type.account if flow.pay_type.account in ACCOUNT_VIEWS else None
+    account = flow.pay_type.account if ctx.spec.account(flow.pay_type.account or "") else None
     before = balance(ctx, account) if account else None
     started = ctx.driver.now()
     orderid, _ = ctx.book(days_ahead=_effect_day(ctx, point.advance), qty=s.qty, product=s.product)
@@ -455,9 +436,9 @@ def close_at(ctx: CheckContext, s: Setup, flow: Flow, point: Point) -> Observed:
     paid = _money(total, "QueryOrder summary")
     if account:
         delta = balance(ctx, account) - before
-        seen.values[f"{account} balance decrease ({ACCOUNT_VIEWS[account].balance_page})"] = -delta
+        seen.values[f"{account} balance decrease ({ctx.spec.account(account).balance_page})"] = -delta
         net = record_net(ctx, account, orderid, started - timedelta(seconds=1), ctx.driver.now() + timedelta(seconds=1))
-        seen.values[f"{account} records of the order ({ACCOUNT_VIEWS[account].records_page})"] = -net
+        seen.values[f"{account} records of the order ({ctx.spec.account(account).records_page})"] = -net
     else:
         refund_page = ctx.spec.page("QueryOrderRefund.aspx")
         for name in ("total", "totalfee", "totalrefund"):
@@ -568,7 +549,7 @@ def _never_charged(pay_type: PaymentType, ctx: CheckContext) -> None:
         worst = max(points, key=lambda p: s.per_ticket(ctx, p.advance)[0])
         if s.per_ticket(ctx, worst.advance)[0] == 0:
             raise NotRun("the target would charge no fee at any lead time, so a free desk order shows nothing")
-        accounts = [a for a in ACCOUNT_VIEWS if prov.allowed.get(a, False)]
+        accounts = [a.id for a in ctx.spec.accounts if prov.allowed.get(a.id, False)]
         before = {a: balance(ctx, a) for a in accounts}
         problems = []
         days = _effect_day(ctx, worst.advance)
@@ -612,7 +593,7 @@ KINDS = {
 @derive
 def fee_checks(spec: Spec) -> Iterable[Check]:
     for flow in flows(spec):
-        needs: tuple[str, ...] = ("clock",) if flow.pay_type.account in ACCOUNT_VIEWS else ("clock", "events")
+        needs: tuple[str, ...] = ("clock",) if spec.account(flow.pay_type.account or "") else ("clock", "events")
         verb = {"cancel": "cancelling", "refund": "refunding"}.get(flow.situation.id, flow.situation.id)
         evidence = ("QueryOrder, the account balance and its records" if "events" not in needs
                     else "QueryOrder and QueryOrderRefund")

@@ -177,9 +177,7 @@ BOOK_PAGE = "OrderProducts.aspx"
 # The pages cancelling and paying from the deposit are the spec's: the one page of the cancel event, and
 # of the pay_deposit pages the one paying a booked order with the pay password (fees._pay_page).
 CANCEL_EVENT, PAY_EVENT = "cancel", "pay_deposit"
-# No spec field says which page records the deposit account or which of its elements is the balance
-# (checks.fees keeps the same pair in its AccountView table), hence the page name and the label.
-BALANCE_PAGE, BALANCE_LABEL = "QueryYFKRec.aspx", "本期结余"  # 4.2.29 BQJY, the current balance
+ACCOUNT = "deposit"  # the account the machine pays from; where it is read is the spec's (tables/accounts.yaml)
 INVENTORY_PAGE = "GetProductsInventory.aspx"
 EXAMPLES, STEPS = 8, 15
 
@@ -294,16 +292,19 @@ def _state_machine(ctx: CheckContext) -> None:
     # the pay password goes in the page's 3DES parameter other than the agent's password (as fees._pay_page)
     password_param = next(p.name for p in pay_page.params if p.encryption == "md5-upper-3des"
                           and p.name.lower() != "password")
-    balance_page = spec.page(BALANCE_PAGE)
-    balance_path = next((f"{e.name}/{c.name}" for e in balance_page.response for c in e.children
-                         if c.label_zh == BALANCE_LABEL), None)
+    view = spec.account(ACCOUNT)
+    if view is None:
+        raise NotRun(f"the spec names no {ACCOUNT} account (tables/accounts.yaml)")
+    balance_page = spec.page(view.balance_page).page
+    balance_path = next((f"{e.name}/{c.name}" for e in spec.page(balance_page).response for c in e.children
+                         if c.name == view.balance), None)
     if balance_path is None:
-        raise NotRun(f"{BALANCE_PAGE} names no {BALANCE_LABEL} element")
+        raise NotRun(f"{balance_page} names no {view.balance} element")
     may_activate = config.get("activateable") in ("1", "2") and config.get("tickettype") != "1"
 
     def balance() -> Decimal:
-        ex = ctx.ok(ctx.call(BALANCE_PAGE, note="state machine: the deposit balance"), BALANCE_PAGE)
-        return _money(ex.envelope.text(balance_path), f"{BALANCE_PAGE} {balance_path}")
+        ex = ctx.ok(ctx.call(balance_page, note="state machine: the deposit balance"), balance_page)
+        return _money(ex.envelope.text(balance_path), f"{balance_page} {balance_path}")
 
     def status(orderid: str) -> str:
         return ctx.order_status(orderid)
@@ -331,7 +332,7 @@ def _state_machine(ctx: CheckContext) -> None:
         def see_balance(self, what: str, *options: Decimal) -> None:
             got = balance()
             options = options or (self.balance,)
-            ctx.expect(got in options, f"after {what}: the deposit balance ({BALANCE_PAGE} {balance_path}) is {got}, "
+            ctx.expect(got in options, f"after {what}: the deposit balance ({balance_page} {balance_path}) is {got}, "
                        f"the model says {' or '.join(str(o) for o in sorted(set(options)))}")
             self.balance = got
 
@@ -533,7 +534,8 @@ def _lines(spec: Spec, name: str) -> str:
 def state_machine_checks(spec: Spec) -> Iterable[Check]:
     """One check; derived so that its clause cites the pages it drives from the spec."""
     driven = (spec.event(CANCEL_EVENT).pages[0], _pay_page(spec, PAY_EVENT).page)
-    pages = "; ".join(_lines(spec, n) for n in (BOOK_PAGE, *driven, BALANCE_PAGE, INVENTORY_PAGE))
+    balance = (spec.account(ACCOUNT).balance_page,) if spec.account(ACCOUNT) else ()
+    pages = "; ".join(_lines(spec, n) for n in (BOOK_PAGE, *driven, *balance, INVENTORY_PAGE))
     forbidden = ", ".join(sorted({r.id for r in spec.forbidden if r.page in driven}))
     yield Check("robustness.state-machine", "robustness",
                 "2.2 (line 59); 2.16 (lines 440-511); transitions.yaml "
