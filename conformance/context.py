@@ -4,10 +4,12 @@ fixtures that create the data a check needs through the target's own pages."""
 from __future__ import annotations
 
 import re
+import time
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Mapping
+from zoneinfo import ZoneInfo
 
 from spec.model import Page, Profile, Retcode, Spec
 from spec.protocol import Credentials
@@ -15,6 +17,8 @@ from spec.protocol import Credentials
 from .drivers import Driver, DriverError
 from .target import Exchange, Target
 
+# A clock read back may be told to the second (an HTTP Date header, an admin API without fractions).
+CLOCK_SLACK_SECONDS = 1.0
 _PUNCT = re.compile(r"[\s\"'“”‘’。，；,.;:：…（）()、!！]|\.\.\.")
 
 
@@ -123,8 +127,28 @@ class CheckContext:
 
     # ------------------------------------------------------------ fixtures through the target's pages
 
+    def now(self) -> datetime:
+        """The target's time (through the driver), in the profile's zone: dates the suite writes
+        (effect dates, activation days) are the target's days, never this machine's."""
+        return self.driver.now().astimezone(ZoneInfo(self.profile.fee_bands.timezone))
+
     def today(self) -> datetime:
-        return self.driver.now()
+        return self.now()
+
+    def set_clock(self, when: datetime) -> float:
+        """Set the target's clock through the driver and read it back; the seconds it has run since.
+        A clock that reads back earlier than `when`, or later by more than the time the two calls
+        took, does not keep the time it is given (a clock in another zone, say): the target's fault."""
+        started = time.monotonic()
+        self.driver.set_clock(when)
+        back = self.now()
+        took = time.monotonic() - started
+        gap = (back - when).total_seconds()
+        if gap < -CLOCK_SLACK_SECONDS or gap > took + CLOCK_SLACK_SECONDS:
+            raise Failed(f"the target's clock was set to {when.isoformat()} and reads {back.isoformat()} "
+                         f"{took:.3f} s later: {gap:+.3f} s off, beyond its own progress; it does not keep the "
+                         "time it is set to (another time zone, or a clock that ignores the offset?)")
+        return max(gap, 0.0)
 
     def mode(self) -> str:
         """scenic or theater, from the target's own GetProviderConfig (type 1 scenic, 2 theater)."""

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any, Mapping
 
 import httpx
+
+from .target_clock import TargetClock
 
 
 class DriverError(RuntimeError):
@@ -18,8 +20,13 @@ class Driver:
     name = "none"
     capabilities: frozenset[str] = frozenset()
 
+    def __init__(self, clock: TargetClock | None = None):
+        # the target's time as its answers' Date headers tell it (the runner's targets feed it)
+        self.clock = clock or TargetClock()
+
     def now(self) -> datetime:
-        return datetime.now(timezone(timedelta(hours=8)))
+        """The target's time: read from its answers here; drivers that can ask the target do."""
+        return self.clock.now()
 
     def advance(self, seconds: float) -> None:
         raise DriverError(f"driver '{self.name}' cannot move the clock")
@@ -56,6 +63,7 @@ class AdminDriver(Driver):
     capabilities = frozenset({"clock", "events", "flush", "sms"})
 
     def __init__(self, admin_url: str, token: str, timeout: float = 10.0):
+        super().__init__()
         self.base = admin_url.rstrip("/")
         if not self.base.endswith("/_admin"):
             self.base += "/_admin"

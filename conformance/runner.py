@@ -52,7 +52,8 @@ def load_expected_failures(path: Path | None) -> dict[str, str]:
 
 def run_one(config: RunConfig, chk: Check) -> dict[str, Any]:
     """Run one check in its own target session; never raises."""
-    target = Target(config.base_url, config.creds, config.spec, config.profile, config.timeout)
+    target = Target(config.base_url, config.creds, config.spec, config.profile, config.timeout,
+                    clock=config.driver.clock)
     ctx = CheckContext(config.spec, config.profile, target, config.driver, config.other)
     started = time.monotonic()
     verdict, message = "passed", ""

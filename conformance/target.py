@@ -16,6 +16,8 @@ from spec.errors import EncryptionError
 from spec.model import Page, Profile, Spec
 from spec.protocol import Credentials, encode_request
 
+from .target_clock import TargetClock
+
 
 # one TLS context for every session: building one costs tens of milliseconds per check
 _TLS = ssl.create_default_context()
@@ -65,6 +67,7 @@ class Target:
     profile: Profile
     timeout: float = 10.0
     log: list[Exchange] = field(default_factory=list)
+    clock: TargetClock | None = None  # told the target's time by every answer's Date header
 
     def __post_init__(self) -> None:
         self.base_url = self.base_url.rstrip("/")
@@ -103,6 +106,8 @@ class Target:
             else:
                 r = self._client.get(ex.url, params=pairs)
             ex.status, ex.body = r.status_code, r.content
+            if self.clock is not None:
+                self.clock.observe(r.headers.get_list("date"))
             try:
                 ex.envelope = wire.parse(r.content, self.profile.response)
             except wire.MalformedResponse as exc:

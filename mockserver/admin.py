@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 import httpx
@@ -54,6 +54,8 @@ def admin_routes(mock: Mock, token: str) -> list[Route]:
                 when = datetime.fromisoformat(str(data["set"]))
                 if when.tzinfo is None:
                     when = when.replace(tzinfo=mock.tz)
+                if mock.fault("clock-ignores-offset"):
+                    when = when.replace(tzinfo=timezone.utc)
                 if "freeze" in data and hasattr(mock.clock, "frozen"):
                     mock.clock.set(when, bool(data["freeze"]))
                 else:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import datetime
+from email.utils import formatdate
 from typing import Any, AsyncIterator, Awaitable, Callable, Sequence
 from urllib.parse import parse_qsl
 
@@ -15,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Match, Mount, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from spec.errors import ParamError, YbxError
 from spec.model import Page
@@ -143,6 +145,7 @@ class MockApp(Starlette):
         super().__init__(**kwargs)
         self._endpoint, self._pages, self._before = endpoint, pages, tuple(before)
         self._memo: dict[tuple[str, str], dict[str, str] | None] = {}
+        self._date: tuple[int, bytes] = (0, b"")  # the Date header of the clock's current second
 
     def _page_params(self, scope: Scope) -> dict[str, str] | None:
         """The interface route's path parameters when the short way answers as the router would."""
@@ -161,7 +164,11 @@ class MockApp(Starlette):
         return params
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        params = self._page_params(scope) if scope["type"] == "http" else None
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        send = self._dated(send)
+        params = self._page_params(scope)
         if params is None:
             await super().__call__(scope, receive, send)
             return
@@ -169,6 +176,30 @@ class MockApp(Starlette):
         scope["path_params"] = {**scope.get("path_params", {}), **params}
         response = await self._endpoint(Request(scope, receive, send))
         await response(scope, receive, send)
+
+
+    def _dated(self, send: Send) -> Send:
+        """`send`, with a `Date` header telling the mock's clock (RFC 9110 6.6.1: the origin's clock
+        when it answered), as a real supplier's tells its own: a client without the admin API learns
+        the moved clock from it (conformance/target_clock.py). The server's own Date is turned off
+        (`date_header=False`); an answer that already has one (a mounted supplier's) keeps it."""
+        clock = self.state.mock.clock
+
+        async def dated(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                if not any(name.lower() == b"date" for name, _ in headers):
+                    headers.append((b"date", self._http_date(clock.now())))
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        return dated
+
+    def _http_date(self, when: datetime) -> bytes:
+        second = int(when.timestamp())
+        if self._date[0] != second:  # formatted once per second, as the servers' own Date headers are
+            self._date = (second, formatdate(second, usegmt=True).encode("ascii"))
+        return self._date[1]
 
 
 def create_app(mock: Mock, *, admin_token: str = "demo-admin", background: bool = False,

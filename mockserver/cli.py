@@ -66,7 +66,7 @@ def _serve(args: argparse.Namespace) -> int:
               f"POST {base}/theater/POST/{{Page}}.aspx    admin {base}/theater/_admin/    "
               f"database {theater_db(args.db)}", flush=True)
     uvicorn.run("mockserver.asgi:app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                log_level=args.log_level, access_log=False)
+                log_level=args.log_level, access_log=False, date_header=False)  # Date: the mock's clock (app.py)
     return 0
 
 

@@ -25,6 +25,8 @@ FAULTS: tuple[Fault, ...] = (
     Fault("allow-forbidden-transition", "transitions.yaml forbidden", "CancelOrder closes delivered orders"),
     Fault("wrong-fee-edge", "profile rule h", "a fee band matches at its edge (advance <= N units)"),
     Fault("percent-rounding", "profile rule h", "percentage fees are rounded down instead of half-up"),
+    Fault("clock-ignores-offset", "profile rule h (R in Asia/Shanghai)", "a clock set through the admin API keeps "
+          "the wall time and drops its UTC offset, so the supplier's clock runs in UTC, 8 hours off"),
     Fault("callbacks-out-of-order", "2.13", "an order's callbacks are delivered newest first"),
     Fault("duplicate-callback", "2.13", "every callback is delivered twice"),
     Fault("continue-after-failure", "2.13", "a failed callback does not hold back the order's later callbacks"),

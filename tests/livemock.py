@@ -40,7 +40,7 @@ def live_mock(spec: Spec, faults: tuple[str, ...] = (), db: str = ":memory:", wo
     stage = build_theater_mock(settings, mock) if theater else None
     port = free_port()
     app = create_app(mock, admin_token=TOKEN, background=True, certify=certify, theater=stage)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", date_header=False, lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"

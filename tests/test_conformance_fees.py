@@ -28,8 +28,10 @@ from spec.model import Spec
 FAULT_EXPECTATIONS = {
     "wrong-fee-edge": ["fees.edge."],
     "percent-rounding": ["fees.percent.", "fees.band.", "fees.inside."],
+    # a clock 8 hours off what it was set to: each check that sets it fails with both times as evidence
+    "clock-ignores-offset": ["fees.edge.", "fees.inside.", "fees.band.", "fees.never."],
 }
-FAULT_WORLD = {"wrong-fee-edge": "default", "percent-rounding": "percent"}
+FAULT_WORLD = {"wrong-fee-edge": "default", "percent-rounding": "percent", "clock-ignores-offset": "default"}
 # No fault switch breaks "desk orders are never charged" (2.6 line 222): a test-only patch of the
 # mock (the desk exemption forgotten at delivery) stands in for one.
 PATCH_EXPECTATIONS = {"charge-desk-fee": ["fees.never."]}
@@ -153,6 +155,9 @@ def test_fault_fails_exactly_its_checks(spec, checks, fault, healthy, healthy_pe
     assert failing == expected_failures(fault, results), explain(results)
     for i in results.keys() - failing:
         assert results[i]["verdict"] == baseline[i]["verdict"], explain(results)
+    if fault == "clock-ignores-offset":
+        for i in failing:
+            assert "was set to" in results[i]["message"] and "+08:00 and reads" in results[i]["message"], explain(results)
 
 
 def test_charged_desk_order_fails_the_desk_check(spec, checks, monkeypatch):

@@ -355,7 +355,7 @@ class Observed:
 def _effect_day(ctx: CheckContext, advance: int) -> int:
     """Days ahead (for the booking fixture) of the first effect date whose R leaves room to book
     now and close `advance` seconds before R, moving the clock only forward."""
-    now, bands = ctx.driver.now(), ctx.profile.fee_bands
+    now, bands = ctx.now(), ctx.profile.fee_bands
     for days in range(1, 400):
         day = (now + timedelta(days=days)).date()
         if scenic_reference(day, bands) - timedelta(seconds=max(advance, 0) + MARGIN) >= now:
@@ -406,7 +406,7 @@ def _pay(ctx: CheckContext, flow: Flow, orderid: str, total: str) -> None:
 def close_at(ctx: CheckContext, s: Setup, flow: Flow, point: Point) -> Observed:
     account = flow.pay_type.account if ctx.spec.account(flow.pay_type.account or "") else None
     before = balance(ctx, account) if account else None
-    started = ctx.driver.now()
+    started = ctx.now()
     orderid, _ = ctx.book(days_ahead=_effect_day(ctx, point.advance), qty=s.qty, product=s.product)
     order = _order(ctx, orderid)
     effect = datetime.strptime(_text(order, "sxrq"), "%Y%m%d").date()
@@ -418,12 +418,12 @@ def close_at(ctx: CheckContext, s: Setup, flow: Flow, point: Point) -> Observed:
         raise NotRun(f"a {flow.pay_type.id}-paid order is in status {status}, from which the spec's "
                      f"{flow.close_event} charges no fee ({', '.join(sorted(flow.closable))} expected)")
     moment = reference - timedelta(seconds=point.advance)
-    if moment < ctx.driver.now():
+    if moment < ctx.now():
         raise NotRun(f"the clock is already past {moment.isoformat()}")
-    ctx.driver.set_clock(moment)
+    ctx.set_clock(moment)
     page = ctx.spec.page(flow.close_page)
     ctx.ok(ctx.call(page, _values(page, orderid, REASON), note=f"close {point.label}"), page.page)
-    drift = max((ctx.driver.now() - moment).total_seconds(), 0.0)
+    drift = max((ctx.now() - moment).total_seconds(), 0.0)
     expected = {s.per_ticket(ctx, point.advance)[0] * s.qty}
     if drift:  # a running clock: the target may have acted up to `drift` seconds later
         expected.add(s.per_ticket(ctx, point.advance - drift)[0] * s.qty)
@@ -437,7 +437,7 @@ def close_at(ctx: CheckContext, s: Setup, flow: Flow, point: Point) -> Observed:
     if account:
         delta = balance(ctx, account) - before
         seen.values[f"{account} balance decrease ({ctx.spec.account(account).balance_page})"] = -delta
-        net = record_net(ctx, account, orderid, started - timedelta(seconds=1), ctx.driver.now() + timedelta(seconds=1))
+        net = record_net(ctx, account, orderid, started - timedelta(seconds=1), ctx.now() + timedelta(seconds=1))
         seen.values[f"{account} records of the order ({ctx.spec.account(account).records_page})"] = -net
     else:
         refund_page = ctx.spec.page("QueryOrderRefund.aspx")
@@ -469,7 +469,7 @@ def close_at(ctx: CheckContext, s: Setup, flow: Flow, point: Point) -> Observed:
 
 def _keep_clock(body: Callable[[CheckContext], None], ctx: CheckContext) -> None:
     """Run `body`, then put the clock back where the check found it."""
-    start = ctx.driver.now()
+    start = ctx.now()
     try:
         body(ctx)
     finally:
@@ -557,7 +557,7 @@ def _never_charged(pay_type: PaymentType, ctx: CheckContext) -> None:
         cancelled, _ = ctx.book(days_ahead=days, qty=s.qty, product=s.product)
         reference = scenic_reference(datetime.strptime(_text(_order(ctx, picked), "sxrq"), "%Y%m%d").date(),
                                      ctx.profile.fee_bands)
-        ctx.driver.set_clock(reference - timedelta(seconds=worst.advance))
+        ctx.set_clock(reference - timedelta(seconds=worst.advance))
         ctx.event(DESK_PAY, orderid=picked, taken={"1": s.qty - 1})
         page = ctx.spec.page(ctx.spec.event("cancel").pages[0])
         ctx.ok(ctx.call(page, _values(page, cancelled, REASON), note=f"cancel a desk order {worst.label}"), page.page)

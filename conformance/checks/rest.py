@@ -63,7 +63,7 @@ class _Client:
                                 auth.algorithm)
 
     def now(self) -> int:
-        return int(self.ctx.driver.now().timestamp()) + self.offset
+        return int(self.ctx.now().timestamp()) + self.offset
 
     def get(self, params: dict[str, str], accept: str | None = "application/json", *, sign: bool = True,
             creds: Credentials | None = None, recipe: str | None = None, ts: int | None = None,

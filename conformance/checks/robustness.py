@@ -402,9 +402,9 @@ def _state_machine(ctx: CheckContext) -> None:
         @rule(order=orders)
         def cancel(self, order: _Order):
             t = model.transition(order.status, CANCEL_EVENT, order.pay_type)
-            before = ctx.driver.now()
+            before = ctx.now()
             ex = ctx.call(cancel_page, {"Order_id": order.orderid}, note=f"state machine: cancel {order.orderid}")
-            after = ctx.driver.now()
+            after = ctx.now()
             ctx.envelope(ex)
             what = f"cancelling {order.orderid} (status {order.status})"
             if t is None:

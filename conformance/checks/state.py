@@ -521,7 +521,7 @@ def _expire(t: Transition, ctx: CheckContext) -> None:
         raise NotRun("GetProducts.aspx shows no Preorder (order validity days)")
     order = _reach(ctx, t.source, t.payment_types)
     effect = datetime.strptime(order.sxrq, "%Y%m%d").date()
-    now = ctx.driver.now()
+    now = ctx.now()
     end = datetime.combine(effect + timedelta(days=max(days) + 1), time(1, 0), tzinfo=now.tzinfo)
     ctx.driver.advance(max((end - now).total_seconds(), 60))
     _verdict(ctx, t, order, t.source)
