@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from .render import write
 
+SPEC_REFERENCE = Path("spec") / "spec.html"
 VERDICT_ORDER = {"failed": 0, "warning": 1, "not_run": 2, "passed": 3, "not_applicable": 4}
 
 
@@ -29,10 +31,15 @@ def _summary(doc: dict[str, Any]) -> dict[str, Any]:
     return s
 
 
-def write_index(runs: list[tuple[str, str, dict[str, Any]]], out_dir: Path) -> Path:
-    """Write `out_dir/index.html` linking several runs: (label, link relative to out_dir, results document)."""
+def write_index(runs: list[tuple[str, str, dict[str, Any]]], out_dir: Path,
+                spec_reference: Path | None = None) -> Path:
+    """Write `out_dir/index.html` linking several runs: (label, link relative to out_dir, results document),
+    and the spec reference they were judged against: `spec_reference`, else `out_dir/spec/spec.html` when
+    `python -m reports spec-reference out_dir/spec` wrote one there (as `make demo` does)."""
     rows = [{"label": label, "href": href, "doc": doc} for label, href, doc in runs]
-    return write(out_dir / "index.html", "conformance_index.html.j2", runs=rows)
+    reference = spec_reference or out_dir / SPEC_REFERENCE
+    spec_href = os.path.relpath(reference, out_dir).replace(os.sep, "/") if reference.is_file() else None
+    return write(out_dir / "index.html", "conformance_index.html.j2", runs=rows, spec_href=spec_href)
 
 
 def write_junit(doc: dict[str, Any], path: Path) -> Path:
