@@ -1,4 +1,4 @@
-"""`python -m spec check | dump | openapi | xsd DIR | samples SEEDS_DIR`."""
+"""`python -m spec check | dump | openapi | xsd DIR | samples SEEDS_DIR | citations SEEDS_DIR`."""
 
 from __future__ import annotations
 
@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     xs.add_argument("--structure-only", action="store_true", help="all leaves xs:string (for the manual's samples)")
     sa = sub.add_parser("samples", help="extract the manual's return-XML samples into spec/data/samples")
     sa.add_argument("seeds", type=Path)
+    ci = sub.add_parser("citations", help="record the manual's lines the spec cites in spec/data/cited_lines.yaml")
+    ci.add_argument("seeds", type=Path, help="the folder holding the manual (e.g. ../shared/seeds)")
     args = parser.parse_args(argv)
 
     if args.cmd == "check":
@@ -70,6 +72,11 @@ def main(argv: list[str] | None = None) -> int:
 
         written = extract_all(spec, args.seeds)
         print(f"wrote {len(written)} samples")
+    elif args.cmd == "citations":
+        from .citations import extract, write
+
+        excerpt = extract(spec, args.seeds)
+        print(f"wrote {sum(map(len, excerpt.values()))} cited lines to {write(excerpt)}")
     return 0
 
 
