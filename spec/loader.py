@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import string
 from dataclasses import dataclass
 from decimal import Decimal
@@ -23,6 +24,7 @@ from referencing import Registry, Resource
 from . import hawk
 from . import model as m
 from .errors import PLACEHOLDER
+from .xsd import Inexpressible, xsd_pattern
 
 # libyaml's loader is ten times faster where PyYAML was built with it.
 _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -194,6 +196,11 @@ def _xref_problems(raw: RawSpec) -> list[Problem]:
     events = {e["id"] for e in t["transitions"]["events"]}
     formats = {f["id"] for f in t["formats"]["formats"]}
     encryptions = {e["id"] for e in t["formats"]["encryptions"]}
+    patterns = {f["id"]: f["pattern"] for f in t["formats"]["formats"]}
+    type_formats = t["formats"].get("type_formats", {})
+    for kind, fmt in type_formats.items():
+        if fmt not in formats:
+            add("tables/formats.yaml", f"type_formats.{kind}", f"unknown format {fmt!r}")
 
     names: dict[str, str] = {}
     pages: dict[str, dict] = {}
@@ -244,6 +251,8 @@ def _xref_problems(raw: RawSpec) -> list[Problem]:
             for j, e in enumerate(elements):
                 if e.get("format") and e["format"] not in formats:
                     add(rel, f"{path}[{j}].format", f"unknown format {e['format']!r}")
+                for problem in _element_value_problems(e, patterns, type_formats):
+                    add(rel, f"{path}[{j}]", problem)
                 walk(e.get("children", []), f"{path}[{j}].children")
 
         walk(data["response"], "response")
@@ -353,6 +362,30 @@ def _xref_problems(raw: RawSpec) -> list[Problem]:
     return problems + _mistake_problems(t["mistakes"], pages, formats) + _reason_problems(t["reasons"])
 
 
+def _element_value_problems(e: dict, patterns: dict[str, str], type_formats: dict[str, str]) -> list[str]:
+    """What is wrong with what a response element says of its value: a format the generated XSD
+    cannot express (the suite validates answers with it), listed values outside the format, a
+    length or value set on an element with children."""
+    if e.get("children"):
+        keys = {"format", "values", "values_from", "max_length", "allow_empty"} & set(e)
+        return [f"{sorted(keys)} on an element with children (leaves only)"] if keys else []
+    out = []
+    if "values" in e and "values_from" in e:
+        out.append("both values and values_from")
+    fmt = e.get("format") or type_formats.get(e.get("type", "string"))
+    if fmt not in patterns:
+        return out
+    try:
+        xsd_pattern(patterns[fmt])
+    except Inexpressible as exc:
+        out.append(f"format {fmt!r} cannot be expressed in the generated XSD: {exc}")
+        return out
+    for v in e.get("values", ()):
+        if not re.fullmatch(patterns[fmt], str(v)):
+            out.append(f"listed value {v!r} is not in the element's format {fmt!r}")
+    return out
+
+
 def _reason_problems(table: dict) -> list[Problem]:
     """Reasons: one per key, `internal` among them (the last resort), no field but {param} and
     {value}, and no placeholder of a message (they fill one)."""
@@ -452,13 +485,19 @@ def _s(v: Any) -> str:
     return "" if v is None else str(v)
 
 
-def _element(d: dict) -> m.Element:
+def _element(d: dict, codes: dict[str, tuple[str, ...]]) -> m.Element:
+    values = _t(d["values"]) if "values" in d else codes[d["values_from"]] if "values_from" in d else None
     return m.Element(
         name=d["name"], occurs=d.get("occurs", "1"), type=d.get("type", "string"),
-        label_zh=_s(d.get("label_zh")), en=_s(d.get("en")),
-        values=_t(d["values"]) if "values" in d else None, format=d.get("format"),
-        children=tuple(_element(c) for c in d.get("children", ())),
+        label_zh=_s(d.get("label_zh")), en=_s(d.get("en")), values=values, format=d.get("format"),
+        children=tuple(_element(c, codes) for c in d.get("children", ())),
+        max_length=d.get("max_length"), line=d.get("line"), allow_empty=bool(d.get("allow_empty", False)),
     )
+
+
+def _status_codes(t: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    """The codes of each status table an element's `values_from` may name."""
+    return {name: tuple(str(s["code"]) for s in t[name]["statuses"]) for name in ("order_status", "ticket_status", "seat_status")}
 
 
 def _gap(d: dict, where: str) -> m.Gap:
@@ -467,7 +506,7 @@ def _gap(d: dict, where: str) -> m.Gap:
                  None if value is None else str(value))
 
 
-def _page(rel: str, d: dict) -> m.Page:
+def _page(rel: str, d: dict, codes: dict[str, tuple[str, ...]]) -> m.Page:
     params = []
     for p in d["params"]:
         base, length = m.parse_type(p.get("type"))
@@ -489,7 +528,7 @@ def _page(rel: str, d: dict) -> m.Page:
         source_file=d["source"].get("file", "000_99959f91876fab7c.txt"), source_lines=tuple(d["source"]["lines"]),
         old_edition=m.OldEdition(old["name"], tuple(old["lines"]), _t(old.get("differences_en"))) if old else None,
         summary_zh=d["summary_zh"], summary_en=d["summary_en"], params=tuple(params),
-        response=tuple(_element(e) for e in d["response"]),
+        response=tuple(_element(e, codes) for e in d["response"]),
         retcodes=tuple(m.Retcode(r["code"], r["key"], r["message_zh"], r["message_en"], r.get("line")) for r in d["retcodes"]),
         behaviour=m.Behaviour(_t(beh.get("reads")), _t(beh.get("writes")), _t(beh.get("events")),
                               _t(beh.get("callbacks")), beh["fees"], _t(beh.get("accounts")), _s(beh.get("notes_en"))),
@@ -572,7 +611,8 @@ def _error_catalogue(pages: tuple[m.Page, ...]) -> tuple[m.ErrorEntry, ...]:
 
 def build(raw: RawSpec) -> m.Spec:
     t = raw.tables
-    pages = tuple(sorted((_page(rel, d) for rel, d in raw.pages.items()), key=_section_key))
+    codes = _status_codes(t)
+    pages = tuple(sorted((_page(rel, d, codes) for rel, d in raw.pages.items()), key=_section_key))
     index: dict[str, m.Page] = {}
     for p in pages:
         for n in p.names:
@@ -655,6 +695,7 @@ def build(raw: RawSpec) -> m.Spec:
         mistakes=tuple(_mistake(x) for x in t["mistakes"]["mistakes"]),
         reasons=tuple(m.Reason(r["key"], r["zh"], r.get("line"), " ".join(_s(r.get("adapted_en")).split()))
                       for r in t["reasons"]["reasons"]),
+        type_formats=tuple(sorted(t["formats"].get("type_formats", {}).items())),
         _index=index,
     )
 

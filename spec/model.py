@@ -60,6 +60,9 @@ class Element:
     values: tuple[str, ...] | None
     format: str | None
     children: tuple["Element", ...]
+    max_length: int | None = None  # the manual's string(N), in characters
+    line: int | None = None  # seed line cited for the format, length or values added to the manual's element
+    allow_empty: bool = False  # an empty value is a meaningful answer (a value not yet known, a mode's n/a)
 
     # cached: asked for every element of every rendered answer
     @cached_property
@@ -600,6 +603,7 @@ class Spec:
     seat_statuses: tuple[SeatStatus, ...] = ()
     reasons: tuple[Reason, ...] = ()
     accounts: tuple[AccountView, ...] = ()
+    type_formats: tuple[tuple[str, str], ...] = ()  # element/param type -> format id it implies
     _index: dict[str, Page] = field(hash=False, compare=False, repr=False, default_factory=dict)
 
     def page(self, name: str) -> Page:
@@ -680,3 +684,11 @@ class Spec:
             if f.id == format_id:
                 return f
         raise KeyError(format_id)
+
+    def format_for(self, item: "Element | Param") -> Format | None:
+        """The format a response element's or parameter's value must have: its own, else the one its
+        type implies (tables/formats.yaml `type_formats`: int, decimal = money), else None."""
+        if item.format:
+            return self.format(item.format)
+        implied = dict(self.type_formats).get(item.type if isinstance(item, Element) else item.base_type or "")
+        return self.format(implied) if implied else None

@@ -2,13 +2,66 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from xml.sax.saxutils import quoteattr
+from xml.sax.saxutils import escape, quoteattr
 
-from .model import Element, Page, Profile, Spec
+from .model import Element, Format, Page, Profile, Spec
 
 XS = "http://www.w3.org/2001/XMLSchema"
-_LEAF_TYPES = {"int": "xs:integer", "integer": "xs:integer", "decimal": "xs:decimal"}
+
+# Outside a character class, XSD escapes only these characters (plus \d \D); Python's \s, \S, \w and
+# \W name other sets than XSD's, and ^ $ are anchors in Python but plain characters in XSD.
+_XSD_ESCAPES = set("nrt\\|.?*+(){}-[]^") | {"d", "D"}
+_QUANTIFIER = re.compile(r"\{\d+(,\d*)?\}")
+
+
+class Inexpressible(ValueError):
+    """A format's pattern means something else, or nothing, as an XSD pattern facet."""
+
+
+def xsd_pattern(pattern: str) -> str:
+    """`pattern` (a Python regular expression of tables/formats.yaml, matched against the whole
+    value) as an XSD pattern facet with the same meaning; `Inexpressible` when the two dialects
+    differ on it. The subset both read alike is written the same, so the text is kept."""
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise Inexpressible(f"not a regular expression: {exc}") from None
+    i, n, in_class = 0, len(pattern), False
+    while i < n:
+        c = pattern[i]
+        nxt = pattern[i + 1] if i + 1 < n else ""
+        if c == "\\":
+            if nxt not in _XSD_ESCAPES:
+                raise Inexpressible(f"escape \\{nxt} at {i} (XSD knows \\d \\D and escaped metacharacters only)")
+            i += 2
+            continue
+        if in_class:
+            if c == "[":
+                raise Inexpressible(f"'[' inside a character class at {i}")
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+            i += 1 + (nxt == "^")
+            if pattern[i:i + 1] == "]":
+                raise Inexpressible(f"']' first in a character class at {i}")
+            continue
+        elif c in "^$":
+            raise Inexpressible(f"anchor {c!r} at {i} (an XSD pattern always matches the whole value)")
+        elif c == "(" and nxt == "?":
+            raise Inexpressible(f"'(?' group at {i} (XSD has plain groups only)")
+        elif c == "{":
+            m = _QUANTIFIER.match(pattern, i)
+            if m is None:
+                raise Inexpressible(f"quantifier at {i} is not {{n}}, {{n,}} or {{n,m}}")
+            i, c, nxt = m.end() - 1, "}", pattern[m.end():m.end() + 1]
+        if not in_class and c in "*+?}" and nxt and nxt in "?+":
+            raise Inexpressible(f"lazy or possessive quantifier {c}{nxt} at {i}")
+        i += 1
+    if in_class:
+        raise Inexpressible("unclosed character class")
+    return pattern
 
 
 def _occurs(el: Element) -> str:
@@ -18,46 +71,52 @@ def _occurs(el: Element) -> str:
     return out + ("" if hi == "1" else f' maxOccurs="{hi}"')
 
 
-def _doc(el: Element, pad: str) -> list[str]:
+def _doc(el: Element, pad: str, fmt: Format | None = None) -> list[str]:
     text = " / ".join(t for t in (el.label_zh, el.en) if t)
+    if fmt is not None and not el.values:
+        text += f" [format {fmt.id}: {fmt.description_en}, e.g. {fmt.example}]" if fmt.example else f" [format {fmt.id}]"
+    if el.max_length:
+        text += f" [at most {el.max_length} characters]"
     if not text:
         return []
-    esc = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return [f"{pad}<xs:annotation><xs:documentation>{esc}</xs:documentation></xs:annotation>"]
+    return [f"{pad}<xs:annotation><xs:documentation>{escape(text)}</xs:documentation></xs:annotation>"]
 
 
-def _leaf_type(el: Element, typed: bool) -> str:
-    return _LEAF_TYPES.get(el.type, "xs:string") if typed else "xs:string"
+def _facets(el: Element, fmt: Format | None) -> list[str]:
+    """The restriction of a leaf's text: its listed values, else its format's pattern; its length;
+    the empty text where the spec says an empty answer means something."""
+    if el.values is not None:
+        out = [f"<xs:enumeration value={quoteattr(v)}/>" for v in el.values]
+        if el.allow_empty and "" not in el.values:
+            out.append('<xs:enumeration value=""/>')
+    elif fmt is not None:
+        out = [f"<xs:pattern value={quoteattr(xsd_pattern(fmt.pattern))}/>"]
+        if el.allow_empty:
+            out.append('<xs:pattern value=""/>')  # patterns of one restriction are alternatives
+    else:
+        out = []
+    if el.max_length:
+        out.append(f'<xs:maxLength value="{el.max_length}"/>')
+    return out
 
 
-def _element(el: Element, pad: str, typed: bool) -> list[str]:
+def _element(el: Element, pad: str, spec: Spec, typed: bool) -> list[str]:
     if not el.children:
-        if typed and el.values is not None and el.type == "string":
-            lines = [f'{pad}<xs:element name="{el.name}"{_occurs(el)}>', *_doc(el, pad + "  "),
-                     f"{pad}  <xs:simpleType><xs:restriction base=\"xs:string\">"]
-            lines += [f"{pad}    <xs:enumeration value={quoteattr(v)}/>" for v in el.values]
-            lines += [f"{pad}  </xs:restriction></xs:simpleType>", f"{pad}</xs:element>"]
-            return lines
-        # Empty leaves are allowed: the manual shows empty elements for "no value".
-        base = _leaf_type(el, typed)
-        if base == "xs:string":
-            return [f'{pad}<xs:element name="{el.name}" type="xs:string"{_occurs(el)}>', *_doc(el, pad + "  "), f"{pad}</xs:element>"]
-        return [f'{pad}<xs:element name="{el.name}" type="{_empty_or(base)}"{_occurs(el)}>', *_doc(el, pad + "  "), f"{pad}</xs:element>"]
+        fmt = spec.format_for(el) if typed else None
+        facets = _facets(el, fmt) if typed else []
+        if not facets:
+            return [f'{pad}<xs:element name="{el.name}" type="xs:string"{_occurs(el)}>', *_doc(el, pad + "  "),
+                    f"{pad}</xs:element>"]
+        return [f'{pad}<xs:element name="{el.name}"{_occurs(el)}>', *_doc(el, pad + "  ", fmt),
+                f'{pad}  <xs:simpleType><xs:restriction base="xs:string">',
+                *(f"{pad}    {f}" for f in facets),
+                f"{pad}  </xs:restriction></xs:simpleType>", f"{pad}</xs:element>"]
     lines = [f'{pad}<xs:element name="{el.name}"{_occurs(el)}>', *_doc(el, pad + "  "),
              f"{pad}  <xs:complexType>", f"{pad}    <xs:sequence>"]
     for child in el.children:
-        lines += _element(child, pad + "      ", typed)
+        lines += _element(child, pad + "      ", spec, typed)
     lines += [f"{pad}    </xs:sequence>", f"{pad}  </xs:complexType>", f"{pad}</xs:element>"]
     return lines
-
-
-def _empty_or(base: str) -> str:
-    return {"xs:integer": "ybx-integer-or-empty", "xs:decimal": "ybx-decimal-or-empty"}[base]
-
-
-_EMPTY_UNIONS = """  <xs:simpleType name="ybx-empty"><xs:restriction base="xs:string"><xs:length value="0"/></xs:restriction></xs:simpleType>
-  <xs:simpleType name="ybx-integer-or-empty"><xs:union memberTypes="xs:integer ybx-empty"/></xs:simpleType>
-  <xs:simpleType name="ybx-decimal-or-empty"><xs:union memberTypes="xs:decimal ybx-empty"/></xs:simpleType>"""
 
 
 def page_xsd(page: Page, profile: Profile, spec: Spec, typed: bool = True) -> str:
@@ -67,7 +126,6 @@ def page_xsd(page: Page, profile: Profile, spec: Spec, typed: bool = True) -> st
     lines = ['<?xml version="1.0" encoding="UTF-8"?>',
              f'<xs:schema xmlns:xs="{XS}" elementFormDefault="qualified">',
              f"  <!-- Generated by `python -m spec xsd` from spec/data/pages/{page.stem}.yaml; do not edit. -->",
-             _EMPTY_UNIONS,
              f'  <xs:element name="{profile.response.root}">',
              f"    <xs:annotation><xs:documentation>{page.page} {page.section} {page.title_zh}</xs:documentation></xs:annotation>",
              "    <xs:complexType>", "      <xs:sequence>"]
@@ -82,7 +140,7 @@ def page_xsd(page: Page, profile: Profile, spec: Spec, typed: bool = True) -> st
         # a refusal carries the envelope only; an answer with data carries all of it
         lines.append('        <xs:sequence minOccurs="0">')
         for el in page.response:
-            lines += _element(el, "          ", typed)
+            lines += _element(el, "          ", spec, typed)
         lines.append("        </xs:sequence>")
     lines += ["      </xs:sequence>", "    </xs:complexType>", "  </xs:element>", "</xs:schema>", ""]
     return "\n".join(lines)

@@ -5,9 +5,11 @@ manual's own samples."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
+from xml.sax.saxutils import escape, quoteattr
 
 import pytest
 import schemathesis
@@ -72,12 +74,13 @@ def test_every_xsd_loads(spec, xsd_dir):
         xmlschema.XMLSchema(str(f))
 
 
-def _instance(el, depth=0):
-    """A minimal valid value tree for one response element."""
+def _instance(el, spec):
+    """A minimal valid value tree for one response element: each leaf its first listed value, else
+    its format's example."""
     if el.children:
-        return wire.Node(el.name, None, tuple(_instance(c, depth + 1) for c in el.children if not c.optional))
-    value = el.values[0] if el.values else {"int": "1", "integer": "1", "decimal": "1.00"}.get(el.type, "x")
-    return wire.Node(el.name, value)
+        return wire.Node(el.name, None, tuple(_instance(c, spec) for c in el.children if not c.optional))
+    fmt = spec.format_for(el)
+    return wire.Node(el.name, el.values[0] if el.values else fmt.example if fmt else "x")
 
 
 @pytest.mark.parametrize("name", ["QueryOrder.aspx", "GetProducts.aspx", "GetProviderConfig.aspx", "QuerySeatsState.aspx",
@@ -85,7 +88,7 @@ def _instance(el, depth=0):
 def test_rendered_responses_validate_and_broken_ones_do_not(spec, profile, xsd_dir, name):
     page = spec.page(name)
     schema = xmlschema.XMLSchema(str(xsd_dir / f"{page.stem}.xsd"))
-    nodes = [_instance(e) for e in page.response if not e.optional]
+    nodes = [_instance(e, spec) for e in page.response if not e.optional]
     good = wire.render(profile.response, "0", "", nodes, "K")
     schema.validate(good.decode())
     unknown_code = wire.render(profile.response, "-999999", "", nodes, "K")
@@ -106,11 +109,86 @@ def test_numeric_leaves_are_typed(spec, profile, xsd_dir):
                 return wire.Node(el.name, None, tuple(build(c) for c in el.children if not c.optional or c is leaf))
             if el is leaf:
                 return wire.Node(el.name, value)
-            return _instance(el)
+            return _instance(el, spec)
         return wire.render(profile.response, "0", "", [build(e) for e in page.response if not e.optional or leaf in tuple(e.walk())], "K").decode()
 
     assert schema.is_valid(body("12.50"))
     assert not schema.is_valid(body("twelve"))
+
+
+def _answer(spec, profile, page, path, value):
+    """A valid answer of `page` whose leaf at `path` (names joined by /) carries `value`."""
+    names = path.split("/")
+
+    def build(el, depth):
+        on_path = depth < len(names) and el.name == names[depth]
+        if not el.children:
+            return wire.Node(el.name, value) if on_path and depth == len(names) - 1 else _instance(el, spec)
+        kids = tuple(build(c, depth + 1 if on_path else len(names)) for c in el.children
+                     if not c.optional or (on_path and depth + 1 < len(names) and c.name == names[depth + 1]))
+        return wire.Node(el.name, None, kids)
+
+    nodes = [build(e, 0) for e in page.response if not e.optional or e.name == names[0]]
+    return wire.render(profile.response, "0", "", nodes, "K").decode()
+
+
+VALUE_CASES = [  # page, element, a value of its format, values of another
+    ("QueryOrder.aspx", "Item/ordertime", "20261207213000", ["2026-12-07 21:30:00", "20261207", "20261307213000", ""]),
+    ("QueryOrder.aspx", "Item/summary", "100.00", ["100", "100.5", "100.000", "1e2", ""]),
+    ("QueryOrder.aspx", "Item/subitem/price", "-5.00", ["5", ""]),
+    ("QueryOrder.aspx", "Item/jgrqsj", "", ["2026-12-07", "2026-12-07 21:30:00"]),
+    ("QueryOrder.aspx", "Item/sxrq", "20280229", ["2028-02-29", "20281329", ""]),
+    ("QueryOrder.aspx", "Item/paytimeout", "30", ["30.0", "thirty", ""]),
+    ("QueryOrder.aspx", "Item/orderstatus", "X", ["Z", "", "0 "]),
+    ("GetSPYDRec.aspx", "Item/orderstatus", "D", ["Q", ""]),
+    ("GetSPYDRec.aspx", "Item/jgrqsj", "20261207213000", ["", "2026/12/07 21:30"]),
+    ("GetTicketList.aspx", "Item/orderid", "1" * 20, ["1" * 21]),
+    ("GetTicketList.aspx", "Item/tickets/ticket/starttime", "", ["0930", "9:30"]),
+    ("GetTicketContext.aspx", "Item/timespanindex", "", ["x", "1.5"]),
+    ("GetTicketContext.aspx", "Item/eticketimage", "aGVsbG8=", ["not base64!"]),
+    ("QueryTheaterSenceList.aspx", "item/StartTime", "0930", ["09:30", "2400"]),
+    ("GetProviderConfig.aspx", "Item/feeitems/feeitem/feevalue", "10", ["ten", ""]),
+    ("OrderRefundDeal.aspx", "Item/status", "7", ["77", "Z"]),
+]
+
+
+@pytest.mark.parametrize(("name", "path", "good", "bad"), VALUE_CASES, ids=lambda v: v if isinstance(v, str) else None)
+def test_leaves_are_typed_by_format_length_and_values(spec, profile, name, path, good, bad):
+    page = spec.page(name)
+    schema = xmlschema.XMLSchema(xsd.page_xsd(page, profile, spec))
+    assert schema.is_valid(_answer(spec, profile, page, path, good)), list(schema.iter_errors(_answer(spec, profile, page, path, good)))[:1]
+    for value in bad:
+        assert not schema.is_valid(_answer(spec, profile, page, path, value)), (path, value)
+
+
+def _format_schema(pattern: str) -> xmlschema.XMLSchema:
+    return xmlschema.XMLSchema(f"""<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">
+      <xs:element name="v"><xs:simpleType><xs:restriction base="xs:string">
+        <xs:pattern value={quoteattr(xsd.xsd_pattern(pattern))}/></xs:restriction></xs:simpleType></xs:element>
+    </xs:schema>""")
+
+
+def test_element_formats_mean_the_same_in_xsd_and_python(spec):
+    """The XSD pattern of every format an element has accepts exactly what the spec's Python pattern
+    accepts, over the examples of every format and their usual corruptions."""
+    used = {spec.format_for(el).id for p in xsd.response_pages(spec) for root in p.response for el in root.walk()
+            if not el.children and spec.format_for(el)}
+    assert {"yyyyMMddHHmmss", "yyyyMMdd", "money", "int", "HH:mm", "HHmm", "base64", "decimal"} <= used
+    probes = {f.example for f in spec.formats} | {"", "x", "2026-12-07 21:30:00", "100", "100.5", "-3", " 1", "1 ",
+                                                 "２０２６１２０７", "0930\n", "a|b", "12:60"}
+    probes |= {e + "0" for e in list(probes)} | {e[:-1] for e in list(probes) if e}
+    for fid in sorted(used):
+        fmt = spec.format(fid)
+        schema = _format_schema(fmt.pattern)
+        for probe in sorted(probes):
+            doc = f"<v>{escape(probe)}</v>"
+            assert schema.is_valid(doc) == bool(re.fullmatch(fmt.pattern, probe)), (fid, probe)
+
+
+@pytest.mark.parametrize("pattern", [r"^\d+$", r"(?:ab)+", r"\w+", r"https?://\S+", r"a+?", r"a{,3}", r"[]a]", r"(a)\1"])
+def test_patterns_xsd_reads_otherwise_are_refused(pattern):
+    with pytest.raises(xsd.Inexpressible):
+        xsd.xsd_pattern(pattern)
 
 
 def test_samples_are_extracted():

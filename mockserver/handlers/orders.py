@@ -36,9 +36,10 @@ def order_item(mock: Mock, db: sqlite3.Connection, order: sqlite3.Row, agent_nam
         "spdh": order["spdh"], "sxrq": order["effect_date"], "jgrqsj": order["delivered_at"] or "",
         "mobile": order["mobile"], "cardid": order["idcard"], "xyfp": order["need_invoice"],
         "fptt": order["invoice_title"], "dealtotal": str(money(Decimal(order["paid"]) + Decimal(order["fees"]))),
-        "dealamount": order["paid"], "totalfees": order["fees"], "paychannel": order["pay_channel"],
+        "dealamount": order["paid"], "totalfees": order["fees"], "feetotal": order["fees"],
+        "paychannel": order["pay_channel"],
         "backtotal": order["refund"], "backstatus": "", "returnticketdesc": "", "returncount": 0,
-        "returntotal": "0.00", "returnpaychanneldesc": "",
+        "returntotal": "0.00", "returnfees": "0.00", "returnpaychanneldesc": "",
         "subitem": [
             {"productid": r["productid"], "productname": r["productname"], "num": r["num"], "unit": "张",
              "price": r["price"], "productstatus": "1", "timeindex": order["timespanindex"] or "",
