@@ -334,9 +334,9 @@ def _pace(ctx: CheckContext, page: Page) -> None:
 
 def _asked(p: Param) -> bool:
     """The parameters a baseline request carries: the required ones; a theater booking's seats
-    (4.1.3 line 2267, 用户选择座位), a product list the page takes (4.2.41 activatelist) and the time
-    slot (required in timed-entry mode), though optional."""
-    return (p.required or p.format in ("seat_list", "pid_qty_list") or SLOT_LABEL in p.label_zh) \
+    (4.1.3 line 2267, 用户选择座位), a product list the page takes (4.2.41 activatelist) and those
+    required only in a supplier setting (the time slot in timed-entry mode), though optional."""
+    return (p.required or p.required_when or p.format in ("seat_list", "pid_qty_list") or SLOT_LABEL in p.label_zh) \
         and p.name.lower() not in COMMON and p.location == "query"
 
 

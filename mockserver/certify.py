@@ -22,7 +22,7 @@ from typing import Any
 
 from spec import crypto
 from spec.errors import EncryptionError
-from spec.model import Format, Mistake, MistakeVariant, Page, Param, Profile, Spec
+from spec.model import Condition, Format, Mistake, MistakeVariant, Page, Param, Profile, Spec
 from spec.signing import request_sign
 
 from .world import AgentSeed
@@ -32,6 +32,8 @@ MASK = "***"
 SECRET = "md5-upper-3des"  # the encryption id of password-type fields (rule c)
 # (agent, page, values that make two bookings the same, since) -> id of an earlier successful booking
 History = Callable[[str, str, dict[str, str], datetime], "int | None"]
+# (agent, condition) -> the value the supplier's setting has for that agent (required_when), if known
+Setting = Callable[[AgentSeed, Condition], "str | None"]
 
 
 @dataclass(frozen=True)
@@ -91,13 +93,15 @@ class _Case:
     sign: tuple[str, tuple[Mistake, ...]]  # (ok | missing | variant | unmatched | n/a, matched mistakes)
     history: History
     booking_pages: frozenset[str]
+    setting: Setting | None = None
 
 
 class Judge:
     """Judges exchanges for one spec, profile and world."""
 
-    def __init__(self, spec: Spec, profile: Profile, agents: tuple[AgentSeed, ...], history: History):
-        self.spec, self.profile, self.agents, self.history = spec, profile, agents, history
+    def __init__(self, spec: Spec, profile: Profile, agents: tuple[AgentSeed, ...], history: History,
+                 setting: Setting | None = None):
+        self.spec, self.profile, self.agents, self.history, self.setting = spec, profile, agents, history, setting
         self.by_kind: dict[str, tuple[Mistake, ...]] = {}
         for m in spec.mistakes:
             self.by_kind[m.detect] = self.by_kind.get(m.detect, ()) + (m,)
@@ -112,7 +116,7 @@ class Judge:
         agent = next((a for a in self.agents if a.user == user), None) if user else None
         readings = self._read(ex, agent) if ex.page else {}
         case = _Case(self.spec, self.profile, ex, user, agent, readings,
-                     self._sign(ex, agent), self.history, self.booking_pages)
+                     self._sign(ex, agent), self.history, self.booking_pages, self.setting)
         findings = [f for kind, detect in DETECTORS.items() if kind in self.by_kind
                     for f in detect(case, self.by_kind[kind])]
         values = {name: MASK if r.param.encryption == SECRET else r.plain
@@ -367,6 +371,22 @@ def _param_required(c: _Case, ms: tuple[Mistake, ...]) -> Iterator[Finding]:
                 yield _finding(m, c, p)
 
 
+def _param_required_when(c: _Case, ms: tuple[Mistake, ...]) -> Iterator[Finding]:
+    """A parameter left out while the supplier's setting requires it (timespanindex in timed entry):
+    the setting as the supplier answers it to this agent."""
+    if c.ex.page is None or c.agent is None or c.setting is None:
+        return
+    for p in c.ex.page.params:
+        cond = p.required_when
+        r = c.readings.get(p.name)
+        if cond is None or p.location != "query" or (r is not None and r.wire != ""):
+            continue
+        if c.setting(c.agent, cond) == cond.value:
+            for m in ms:
+                yield _finding(m, c, p, detail=f"{cond.page} answers {cond.element.rsplit('/', 1)[-1]} {cond.value}",
+                               example=cond.page)
+
+
 def _param_unknown(c: _Case, ms: tuple[Mistake, ...]) -> Iterator[Finding]:
     if c.ex.page is None:
         return
@@ -452,7 +472,8 @@ DETECTORS: dict[str, Detector] = {
     "sign-missing": _sign_missing, "sign-variant": _sign_variant, "sign-wrong": _sign_wrong,
     "cipher-plaintext": _cipher_plaintext, "cipher-variant": _cipher_variant, "cipher-wrong": _cipher_wrong,
     "password-variant": _password_variant, "password-wrong": _password_wrong,
-    "param-required": _param_required, "param-unknown": _param_unknown, "param-repeated": _param_repeated,
+    "param-required": _param_required, "param-required-when": _param_required_when,
+    "param-unknown": _param_unknown, "param-repeated": _param_repeated,
     "param-format": _param_format, "param-values": _param_values, "param-length": _param_length,
     "booking-repeat": _booking_repeat,
 }

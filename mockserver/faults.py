@@ -22,6 +22,9 @@ FAULTS: tuple[Fault, ...] = (
     Fault("wrong-key-derivation", "profile rule b", "the 3DES key is KEY cut to 16 characters (two-key 3DES) instead of 24"),
     Fault("case-sensitive-names", "3.5", "parameter names must match the manual's spelling exactly"),
     Fault("ignore-required", "4.2.x 必填", "missing required parameters are not refused"),
+    Fault("ignore-required-when", "4.2.4, 4.2.37 timespanindex (lines 1736, 7434)", "a parameter required only in a "
+          "supplier setting may be left out: a booking without timespanindex in timed-entry mode gets a slot chosen "
+          "silently"),
     Fault("allow-forbidden-transition", "transitions.yaml forbidden", "CancelOrder closes delivered orders"),
     Fault("wrong-fee-edge", "profile rule h", "a fee band matches at its edge (advance <= N units)"),
     Fault("percent-rounding", "profile rule h", "percentage fees are rounded down instead of half-up"),

@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from spec import wire
 from spec.model import Page
 
+from . import conditions
 from .certify import Exchange, Judge, Pairs
 from .context import Mock
 from .store import Store, register_schema
@@ -53,7 +54,8 @@ def ensure_schema(store: Store) -> None:
 def recording(mock: Mock, endpoint: Endpoint) -> Endpoint:
     """The interface endpoint, answering as before, then judging and journalling each exchange."""
     ensure_schema(mock.store)
-    judge = Judge(mock.spec, mock.spec.profile(mock.profile.name), mock.world.agents, partial(_earlier, mock))
+    judge = Judge(mock.spec, mock.spec.profile(mock.profile.name), mock.world.agents, partial(_earlier, mock),
+                  partial(conditions.setting, mock))
     pages = {p.page.lower(): p for p in mock.spec.request_pages}  # as app.endpoint routes them
 
     async def recorded(request: Request) -> Response:

@@ -14,6 +14,7 @@ from spec.errors import AuthError, EncryptionError, ParamError, SignatureError
 from spec.model import Page
 from spec.signing import verify_request_sign
 
+from . import conditions
 from .context import Call, Mock
 
 
@@ -89,6 +90,14 @@ def decode(mock: Mock, page: Page, method: str, raw: list[tuple[str, str]], base
             if not present or (values[param.name] == "" and not param.allow_empty):
                 # a page may name its own message for this parameter (e.g. sendofficiallysnotify_missing)
                 raise ParamError(f"{param.name.lower()}_missing", f"{param.name} is required", param=param.name)
+
+    if not mock.fault("ignore-required-when"):
+        for param in page.params:
+            cond = param.required_when
+            if cond and values.get(param.name, "") == "" and conditions.requires(mock, agent, param):
+                gap = page.gap(cond.gap)  # names the refusal (orderproducts-timeslot-when: -1501 bad_params)
+                raise ParamError(gap.value if gap else None, f"{param.name} is required while {cond.page} "
+                                 f"{cond.element} is {cond.value}", param=param.name)
 
     for name, value in values.items():
         param = page.param(name)

@@ -246,6 +246,10 @@ def _xref_problems(raw: RawSpec) -> list[Problem]:
                 add(rel, "mode_refusal", "a page served in both modes is never refused for the mode")
             elif data["mode_refusal"] not in keys:
                 add(rel, "mode_refusal", f"the page lists no retcode {data['mode_refusal']!r}")
+        for i, p in enumerate(data["params"]):
+            if "required_when" in p:
+                for problem in _condition_problems(p, data, pages, keys):
+                    add(rel, f"params[{i}].required_when", problem)
 
         def walk(elements: list, path: str) -> None:
             for j, e in enumerate(elements):
@@ -386,6 +390,34 @@ def _element_value_problems(e: dict, patterns: dict[str, str], type_formats: dic
     return out
 
 
+def _condition_problems(param: dict, data: dict, pages: dict[str, dict], keys: set[str]) -> list[str]:
+    """A conditionally required parameter: optional otherwise, its setting an element (and value) of
+    another page's answer, its gap on the same page naming the retcode key the refusal answers."""
+    cond, out = param["required_when"], []
+    if param.get("required"):
+        out.append("a parameter required always needs no condition")
+    source = pages.get(cond["page"])
+    element = None
+    if source is None:
+        out.append(f"unknown page {cond['page']!r}")
+    else:
+        elements: list = source["response"]
+        for name in cond["element"].split("/"):
+            element = next((e for e in elements if e["name"] == name), None)
+            if element is None:
+                out.append(f"{cond['page']} answers no element {cond['element']!r}")
+                break
+            elements = element.get("children", [])
+    if element is not None and "values" in element and cond["value"] not in map(str, element["values"]):
+        out.append(f"{cond['value']!r} is not a value of {cond['page']} {cond['element']}")
+    gap = next((g for g in data.get("gaps", ()) if g["id"] == cond["gap"]), None)
+    if gap is None:
+        out.append(f"the page records no gap {cond['gap']!r}")
+    elif str(gap.get("value")) not in keys:
+        out.append(f"gap {cond['gap']}'s value must be a retcode key of the page (the refusal), not {gap.get('value')!r}")
+    return out
+
+
 def _reason_problems(table: dict) -> list[Problem]:
     """Reasons: one per key, `internal` among them (the last resort), no field but {param} and
     {value}, and no placeholder of a message (they fill one)."""
@@ -517,6 +549,7 @@ def _page(rel: str, d: dict, codes: dict[str, tuple[str, ...]]) -> m.Page:
             default=None if p.get("default") is None else str(p["default"]),
             note_zh=_s(p.get("note_zh")), line=p.get("line"), location=p.get("in", "query"),
             allow_empty=bool(p.get("allow_empty", False)), obtained_from=p.get("obtained_from"),
+            required_when=m.Condition(**p["required_when"]) if "required_when" in p else None,
         ))
     old = d.get("old_edition")
     beh = d["behaviour"]

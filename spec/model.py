@@ -27,6 +27,18 @@ def parse_type(raw: str | None) -> tuple[str | None, int | None]:
 
 
 @dataclass(frozen=True)
+class Condition:
+    """A supplier setting a parameter is required in: `element` (a path such as Item/sublevelmode)
+    of `page`'s answer reads `value`. The page's gap `gap` records the choice; its value is the
+    retcode key a request without the parameter answers."""
+
+    page: str
+    element: str
+    value: str
+    gap: str
+
+
+@dataclass(frozen=True)
 class Param:
     name: str
     label_zh: str
@@ -44,6 +56,7 @@ class Param:
     location: str  # query | xml-body | path
     allow_empty: bool = False  # required to be present, but an empty value is meaningful
     obtained_from: str | None = None  # the page whose call delivers this value (e.g. an SMS code)
+    required_when: Condition | None = None  # required only in this supplier setting (timespanindex, timed entry)
 
     @property
     def encrypted(self) -> bool:

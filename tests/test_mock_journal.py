@@ -95,8 +95,9 @@ class Sloppy:
              path: str = "/OrderProducts.aspx", post: bool = False) -> httpx.Response:
         if "slashed-date" in self.mistakes:
             day = f"{day[:4]}-{day[4:6]}-{day[6:]}"
-        values = [("Order_list", "P1001|2"), ("Mobile", mobile), ("ID", "110101199003071234"), ("SXRQ", day),
-                  ("timespanindex", "-1")]
+        values = [("Order_list", "P1001|2"), ("Mobile", mobile), ("ID", "110101199003071234"), ("SXRQ", day)]
+        if "no-slot" not in self.mistakes:  # the shipped world runs in timed-entry mode
+            values.append(("timespanindex", "-1"))
         if senderid:
             values.append(("senderid", senderid))
         pairs = self.pairs(values)
@@ -167,6 +168,8 @@ CASES = [
     Case("unknown-param", "param.unknown", frozenset({"gatemode"}), "4.2.4 OrderProducts.aspx parameter table", "0"),
     Case("password-lower-md5", "encryption.bad-password-recipe", frozenset({"password"}), "profile rule (c)", "0"),
     Case("password-plain", "encryption.bad-password-recipe", frozenset({"password"}), "line 1646", "-1"),
+    Case("no-slot", "param.missing-required-when", frozenset({"timespanindex"}),
+         "4.2.4 OrderProducts.aspx timespanindex row (line 1733)", "-1501"),
 ]
 
 
@@ -274,7 +277,8 @@ def test_wrong_method_and_unknown_page(spec):
 def test_parameter_mistakes(spec, edit, expect, param):
     client, _ = certified(spec)
     sloppy = Sloppy(client)
-    values = [("Order_list", "P1001|2"), ("Mobile", "13800138000"), ("ID", "110101199003071234"), ("SXRQ", DAY)]
+    values = [("Order_list", "P1001|2"), ("Mobile", "13800138000"), ("ID", "110101199003071234"), ("SXRQ", DAY),
+              ("timespanindex", "-1")]
     # re-sign after the edit, so that only the edited rule is broken
     pairs = edit(sloppy.pairs(values)[:-1])
     pairs.append(("sign", sloppy._sign(pairs)))
@@ -342,6 +346,20 @@ def test_every_detect_kind_has_a_detector(spec):
     kinds = schema["$defs"]["mistakes"]["properties"]["mistakes"]["items"]["properties"]["detect"]["enum"]
     assert set(kinds) == set(certify.DETECTORS)
     assert {m.detect for m in spec.mistakes} == set(kinds)  # the shipped catalogue drives every detector
+
+
+def test_a_slot_is_only_required_while_the_supplier_says_timed_entry(spec):
+    mock = make_mock(spec)
+    pairs = encode_request(spec.page("OrderProducts.aspx"), {k: v for k, v in _plain_values().items()
+                                                             if k != "timespanindex"}, DEMO, spec.profile())
+    for answer, expected in (("1", {"param.missing-required-when"}), ("0", set()), (None, set())):
+        judge = Judge(spec, spec.profile(), mock.world.agents, lambda *a: None, lambda agent, cond: answer)
+        found = judge.judge(_exchange(spec, "OrderProducts.aspx", pairs)).findings
+        assert {f.mistake for f in found} == expected, answer
+    [finding] = Judge(spec, spec.profile(), mock.world.agents, lambda *a: None,
+                      lambda agent, cond: "1").judge(_exchange(spec, "OrderProducts.aspx", pairs)).findings
+    assert "GetProviderConfig.aspx answers sublevelmode 1" in finding.message
+    assert "-1 for the earliest slot" in finding.hint and "{" not in finding.hint
 
 
 def test_a_mistake_removed_from_the_catalogue_is_no_longer_judged(spec):

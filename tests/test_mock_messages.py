@@ -112,7 +112,7 @@ def suppliers(spec) -> Suppliers:
 def well_formed(spec: Spec, page: Page) -> dict[str, str]:
     values = {}
     for p in page.params:
-        if p.required and p.location == "query" and p.name.lower() not in COMMON:
+        if (p.required or p.required_when) and p.location == "query" and p.name.lower() not in COMMON:
             values[p.name] = (p.default if p.default is not None else p.values[0] if p.values else
                               spec.format(p.format).example if p.format else "1")
     for p in page.params:

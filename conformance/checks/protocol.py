@@ -13,7 +13,7 @@ from spec.protocol import Credentials, encode_request
 from spec.signing import request_sign
 
 from ..baseline import COMMON, accepted, baseline, fresh_ids, show_value
-from ..context import CheckContext, NotRun, answers
+from ..context import CheckContext, NotApplicable, NotRun, answers
 from ..target import Exchange
 from ..registry import Check, derive
 
@@ -127,6 +127,24 @@ def _missing(page: Page, param: Param, ctx: CheckContext) -> None:
     _refused(ctx, page, pairs, values, expected, f"without {param.name}")
 
 
+def _missing_when(page: Page, param: Param, ctx: CheckContext) -> None:
+    """Without a parameter the spec requires only in a supplier setting, while the target's own
+    answer says it is in that setting (timespanindex while GetProviderConfig says sublevelmode 1)."""
+    ctx.serves(page)
+    cond = param.required_when
+    ex = ctx.ok(ctx.call(cond.page, note=f"fixture: the supplier's setting {cond.element}"), cond.page)
+    setting = ex.envelope.text(cond.element)
+    if setting != cond.value:
+        raise NotApplicable(f"the target's {cond.page} answers {cond.element} {setting!r}, not {cond.value!r}: "
+                            f"{param.name} is not required on this target")
+    values = baseline(ctx, page)
+    pairs = encode_request(page, {k: v for k, v in values.items() if k != param.name}, ctx.target.creds, ctx.profile)
+    gap = page.gap(cond.gap)
+    expected = page.retcode(gap.value) if gap and gap.value else None
+    _refused(ctx, page, pairs, values, expected or _expected(ctx, page, ParamError(param=param.name)),
+             f"a request without {param.name} while {cond.page} answers {cond.element} {setting}")
+
+
 def _too_long(page: Page, param: Param, ctx: CheckContext) -> None:
     values = baseline(ctx, page)
     long = ("9" if param.base_type == "int" else "x") * (param.max_length + 1)
@@ -212,6 +230,13 @@ def protocol_checks(spec: Spec) -> Iterable[Check]:
                             _clause(page, f"; {param.name} 必填 line {param.line}"),
                             f"{page.page} refuses a request without {param.name}", "major",
                             partial(_missing, page, param), page=page.page)
+            if param.required_when is not None:
+                cond = param.required_when
+                yield Check(f"parameters.missing-when.{stem}.{param.name}", "parameters",
+                            _clause(page, f"; {param.name} line {param.line} (此值必须 in that mode); gap {cond.gap}"),
+                            f"{page.page} refuses a request without {param.name} while {cond.page} answers "
+                            f"{cond.element} {cond.value}", "major", partial(_missing_when, page, param),
+                            page=page.page)
             if param.max_length and not param.encrypted and not param.values:
                 yield Check(f"parameters.too-long.{stem}.{param.name}", "parameters",
                             _clause(page, f"; {param.name} {param.type_raw} line {param.line}"),

@@ -257,12 +257,11 @@ def _activation_day(mock: Mock, order: sqlite3.Row, value: str) -> date:
 
 
 def _check_segment(mock: Mock, order: sqlite3.Row, value: str) -> None:
-    """The segment was reserved at booking: -1 keeps it, an explicit index must be the same (line 8141)."""
+    """The segment was reserved at booking: -1 keeps it, an explicit index must be the same (line 8141).
+    Its absence in timed mode is refused before (the parameter's required_when)."""
     if not mock.world.supplier.timed_entry or mock.world.supplier.mode != "scenic" or order["timespanindex"] is None:
         return
-    if value == "":
-        raise ParamError("missing_param", "timespanindex is required in timed-entry mode", param="timespanindex")
-    if value != "-1" and value != str(order["timespanindex"]):
+    if value not in ("", "-1") and value != str(order["timespanindex"]):
         raise BusinessError("other_error", f"timespanindex {value} differs from the booked {order['timespanindex']}")
 
 
