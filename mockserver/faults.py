@@ -4,8 +4,9 @@ notices. Faults that change a protocol choice do so by altering the profile (dat
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any, Mapping
 
-from spec.model import Profile
+from spec.model import Element, Profile
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ FAULTS: tuple[Fault, ...] = (
     Fault("mixed-seat-areas", "4.2.5 multiple_seat_areas", "one booking may take seats of two seat areas"),
     Fault("rest-no-auth", "profile rest_auth", "the REST page answers without Hawk credentials (dwlx/dwid alone name the caller)"),
     Fault("rest-xml-declaration-order", "REST XML (DataContract)", "REST XML answers list members in declaration order, not alphabetically"),
+    Fault("timestamp-with-separators", "4.2.x 返回值 yyyyMMddHHmmss", "date-time elements of the answers (ordertime, "
+          "jgrqsj, datetime, ...) are written yyyy-MM-dd HH:mm:ss (2026-12-07 21:30:00) instead of yyyyMMddHHmmss"),
 )
 
 BY_NAME = {f.name: f for f in FAULTS}
@@ -69,3 +72,26 @@ def apply_to_profile(profile: Profile, faults: frozenset[str]) -> Profile:
     if "percent-rounding" in faults:
         profile = replace(profile, fee_bands=replace(profile.fee_bands, rounding="down"))
     return profile
+
+
+# timestamp-with-separators: the one format it breaks, and how it writes such a value instead
+_STAMP_FORMAT = "yyyyMMddHHmmss"
+
+
+def _separated(stamp: str) -> str:
+    return f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]} {stamp[8:10]}:{stamp[10:12]}:{stamp[12:14]}"
+
+
+def break_formats(elements: tuple[Element, ...], data: Mapping[str, Any]) -> dict[str, Any]:
+    """`data` (an answer keyed by element names) as the timestamp-with-separators fault writes it."""
+    out = dict(data)
+    for el in elements:
+        value = data.get(el.name)
+        if value is None:
+            continue
+        if el.children:
+            out[el.name] = ([break_formats(el.children, v or {}) for v in value] if el.repeated
+                            else break_formats(el.children, value))
+        elif el.format == _STAMP_FORMAT and isinstance(value, str) and len(value) == 14:
+            out[el.name] = _separated(value)
+    return out

@@ -11,6 +11,7 @@ from spec import wire
 from spec.errors import YbxError, message_for, resolve
 from spec.model import Element, Page
 
+from . import faults
 from .context import Mock
 
 Data = Mapping[str, Any]
@@ -95,6 +96,8 @@ def xml(mock: Mock, body: bytes) -> Response:
 
 def ok(mock: Mock, page: Page, data: Data, key: str, retmsg: str = "") -> Response:
     retcode = page.retcode("ok")
+    if mock.faults and mock.fault("timestamp-with-separators"):
+        data = faults.break_formats(page.response, data)
     body = wire.render_xml(mock.profile.response, retcode.code if retcode else "0", retmsg, build(page, data),
                            _sign_key(mock, key))
     return xml(mock, body)

@@ -31,6 +31,7 @@ from spec.signing import verify_request_sign
 from ..context import CheckContext, NotRun
 from ..receiver import Delivery, Receiver, shared
 from ..registry import Check, derive
+from ..values import value_problem
 
 CLAUSE_213 = "2.13 (lines 391-403; order and blocking line 397, retries line 400)"
 WAIT = 5.0  # seconds to wait for callbacks that are due
@@ -309,13 +310,9 @@ def _content_problems(ctx: CheckContext, page: Page, o: Order, d: Delivery) -> l
             if p.required and not p.allow_empty:
                 out.append(f"required {p.name} is empty (line {p.line})")
             continue
-        if p.values and value not in p.values:
-            out.append(f"{p.name}={value!r} is not one of {list(p.values)} (line {p.line})")
-        fmt = p.format or (p.base_type if p.base_type in ("int", "decimal") else None)
-        if fmt and not re.fullmatch(ctx.spec.format(fmt).pattern, value):
-            out.append(f"{p.name}={value!r} is not in format {fmt} (line {p.line})")
-        if p.max_length and not p.encrypted and p.encryption != "md5-sign" and len(value) > p.max_length:
-            out.append(f"{p.name} is longer than {p.max_length} (line {p.line})")
+        wrong = value_problem(ctx.spec, p, value)
+        if wrong:
+            out.append(f"{p.name}={value!r} {wrong} (line {p.line})")
     status = page.param("status")
     if status is not None and d.get(status.name):
         codes = {s.code for s in ctx.spec.order_statuses}

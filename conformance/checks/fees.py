@@ -20,7 +20,7 @@ import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import partial
 
 from lxml import etree
@@ -29,8 +29,9 @@ from spec.fees import item_fee, quote, scenic_reference
 from spec.model import Element, FeeItem, FeeSituation, Page, Param, PaymentType, Spec
 
 from ..baseline import COMMON, ORDER_LABELS
-from ..context import CheckContext, Failed, NotRun
+from ..context import CheckContext, NotRun
 from ..registry import Check, derive
+from ..values import parse_value
 
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")
@@ -127,13 +128,6 @@ def _spec_element(page: Page, *path: str) -> Element:
     return found
 
 
-def _money(value: str, what: str) -> Decimal:
-    try:
-        return Decimal(value).quantize(CENT)
-    except (InvalidOperation, ValueError):
-        raise Failed(f"{what} is not an amount: {value!r}") from None
-
-
 # ------------------------------------------------------------------ the oracle's input: GetProviderConfig
 
 @dataclass
@@ -162,12 +156,8 @@ def provider(ctx: CheckContext) -> Provider:
     for el in _child(root, "feeitems") if _child(root, "feeitems") is not None else ():
         if not isinstance(el.tag, str) or el.tag.lower() != feeitem.name.lower():
             continue
-        try:
-            fee = FeeItem(_text(el, "unit"), int(_text(el, "unitcount")), _text(el, "feecalmode"),
-                          Decimal(_text(el, "feevalue")))
-        except (ValueError, InvalidOperation):
-            raise NotRun(f"{page.page}: a feeitem the oracle cannot read: "
-                         f"{etree.tostring(el, encoding='unicode')[:200]}") from None
+        fee = FeeItem(*(parse_value(ctx.spec, page, f"Item/feeitems/feeitem/{name}", _text(el, name))
+                        for name in ("unit", "unitcount", "feecalmode", "feevalue")))
         items.setdefault(_text(el, "productid"), []).append(fee)
     allowed = {}
     for pt in ctx.spec.payment_types:  # canpaywith*: the flag whose label names the payment type
@@ -260,12 +250,9 @@ def _items_of(prov: Provider, productid: str) -> list[FeeItem]:
     return prov.items.get(productid, []) + prov.items.get("", [])
 
 
-def _qty(product: dict[str, str], wanted: int) -> int:
-    try:
-        low = int(product.get("minimum") or 1)
-        high = int(product.get("maximum") or 0)
-    except ValueError:
-        low, high = 1, 0
+def _qty(ctx: CheckContext, product: dict[str, str], wanted: int) -> int:
+    low = parse_value(ctx.spec, "GetProducts.aspx", "Item/minimum", product.get("minimum"))
+    high = parse_value(ctx.spec, "GetProducts.aspx", "Item/maximum", product.get("maximum"))
     qty = max(wanted, low)
     return min(qty, high) if high > 0 else qty
 
@@ -281,8 +268,8 @@ def setup(ctx: CheckContext, prov: Provider, qty: int = 2) -> Setup:
     """The plain product with the most fee boundaries (the first plain product when none has any)."""
     products = _plain(ctx)
     best = max(products, key=lambda p: len({(i.unit, i.unitcount) for i in _items_of(prov, p["productid"])}))
-    return Setup(prov, best, _items_of(prov, best["productid"]), _money(best["price"], "GetProducts price"),
-                 _qty(best, qty))
+    return Setup(prov, best, _items_of(prov, best["productid"]), parse_value(ctx.spec, "GetProducts.aspx", "Item/price", best["price"]),
+                 _qty(ctx, best, qty))
 
 
 # ------------------------------------------------------------------ reading the target
@@ -307,7 +294,7 @@ def balance(ctx: CheckContext, account: str) -> Decimal:
     page = ctx.spec.page(view.balance_page)
     _spec_element(page, "Item", view.balance)
     ex = ctx.ok(ctx.call(page, {}, note=f"{account} balance"), page.page)
-    return _money(_text(_child(ex.envelope.root, "Item"), view.balance), f"{page.page} {view.balance}")
+    return parse_value(ctx.spec, page, f"Item/{view.balance}", _text(_child(ex.envelope.root, "Item"), view.balance))
 
 
 def record_net(ctx: CheckContext, account: str, orderid: str, start: datetime, end: datetime) -> Decimal:
@@ -333,8 +320,8 @@ def record_net(ctx: CheckContext, account: str, orderid: str, start: datetime, e
             break
         for rec in records:
             if _text(rec, view.document) == orderid:
-                net += (_money(_text(rec, view.closing), f"{page.page} {view.closing}")
-                        - _money(_text(rec, view.opening), f"{page.page} {view.opening}"))
+                net += (parse_value(ctx.spec, page, f"Items/Item/{view.closing}", _text(rec, view.closing))
+                        - parse_value(ctx.spec, page, f"Items/Item/{view.opening}", _text(rec, view.opening)))
     return net
 
 
@@ -409,7 +396,7 @@ def close_at(ctx: CheckContext, s: Setup, flow: Flow, point: Point) -> Observed:
     started = ctx.now()
     orderid, _ = ctx.book(days_ahead=_effect_day(ctx, point.advance), qty=s.qty, product=s.product)
     order = _order(ctx, orderid)
-    effect = datetime.strptime(_text(order, "sxrq"), "%Y%m%d").date()
+    effect = parse_value(ctx.spec, "QueryOrder.aspx", "Item/sxrq", _text(order, "sxrq"))
     reference = scenic_reference(effect, ctx.profile.fee_bands)
     total = _text(order, "summary")
     _pay(ctx, flow, orderid, total)
@@ -430,10 +417,11 @@ def close_at(ctx: CheckContext, s: Setup, flow: Flow, point: Point) -> Observed:
     seen = Observed(point, expected)
 
     after = _order(ctx, orderid)
-    seen.values["QueryOrder totalfees"] = _money(_text(after, "totalfees"), "QueryOrder totalfees")
-    seen.values["QueryOrder dealtotal - dealamount"] = (_money(_text(after, "dealtotal"), "QueryOrder dealtotal")
-                                                        - _money(_text(after, "dealamount"), "QueryOrder dealamount"))
-    paid = _money(total, "QueryOrder summary")
+    seen.values["QueryOrder totalfees"] = parse_value(ctx.spec, "QueryOrder.aspx", "Item/totalfees", _text(after, "totalfees"))
+    seen.values["QueryOrder dealtotal - dealamount"] = (
+        parse_value(ctx.spec, "QueryOrder.aspx", "Item/dealtotal", _text(after, "dealtotal"))
+        - parse_value(ctx.spec, "QueryOrder.aspx", "Item/dealamount", _text(after, "dealamount")))
+    paid = parse_value(ctx.spec, "QueryOrder.aspx", "Item/summary", total)
     if account:
         delta = balance(ctx, account) - before
         seen.values[f"{account} balance decrease ({ctx.spec.account(account).balance_page})"] = -delta
@@ -446,12 +434,12 @@ def close_at(ctx: CheckContext, s: Setup, flow: Flow, point: Point) -> Observed:
         ex = ctx.ok(ctx.call(refund_page, _values(refund_page, orderid, ""), note="the refund and its fee"),
                     refund_page.page)
         root = ex.envelope.root
-        seen.values["QueryOrderRefund totalfee"] = _money(_text(root, "totalfee"), "QueryOrderRefund totalfee")
+        seen.values["QueryOrderRefund totalfee"] = parse_value(ctx.spec, refund_page, "totalfee", _text(root, "totalfee"))
         # the refund is the paid amount less the fee: what it withholds is the fee
+        refund_total = parse_value(ctx.spec, refund_page, "total", _text(root, "total"))
         seen.values["QueryOrderRefund total - totalrefund"] = (
-            _money(_text(root, "total") or total, "QueryOrderRefund total")
-            - _money(_text(root, "totalrefund"), "QueryOrderRefund totalrefund"))
-        if _money(_text(root, "total") or total, "QueryOrderRefund total") != paid:
+            refund_total - parse_value(ctx.spec, refund_page, "totalrefund", _text(root, "totalrefund")))
+        if refund_total != paid:
             seen.problems.append(f"QueryOrderRefund total {_text(root, 'total')} is not the paid {paid}")
     shown = next((v for v in seen.values.values() if v in expected), None)
     want = shown if shown is not None else min(expected)
@@ -519,8 +507,8 @@ def _percent_check(flow: Flow, ctx: CheckContext) -> None:
         bands = ctx.profile.fee_bands
         candidates = []
         for product in _plain(ctx):
-            s = Setup(prov, product, _items_of(prov, product["productid"]), _money(product["price"], "price"),
-                      _qty(product, 3))
+            s = Setup(prov, product, _items_of(prov, product["productid"]), parse_value(ctx.spec, "GetProducts.aspx", "Item/price", product["price"]),
+                      _qty(ctx, product, 3))
             for point in grid("band", s.items, ctx) + grid("inside", s.items, ctx):
                 per, item = s.per_ticket(ctx, point.advance)
                 if item is None or item.feecalmode != "A":
@@ -555,7 +543,7 @@ def _never_charged(pay_type: PaymentType, ctx: CheckContext) -> None:
         days = _effect_day(ctx, worst.advance)
         picked, _ = ctx.book(days_ahead=days, qty=s.qty, product=s.product)
         cancelled, _ = ctx.book(days_ahead=days, qty=s.qty, product=s.product)
-        reference = scenic_reference(datetime.strptime(_text(_order(ctx, picked), "sxrq"), "%Y%m%d").date(),
+        reference = scenic_reference(parse_value(ctx.spec, "QueryOrder.aspx", "Item/sxrq", _text(_order(ctx, picked), "sxrq")),
                                      ctx.profile.fee_bands)
         ctx.set_clock(reference - timedelta(seconds=worst.advance))
         ctx.event(DESK_PAY, orderid=picked, taken={"1": s.qty - 1})
@@ -564,12 +552,12 @@ def _never_charged(pay_type: PaymentType, ctx: CheckContext) -> None:
         for orderid, what in ((picked, f"desk pickup of {s.qty - 1} of {s.qty} tickets"),
                               (cancelled, "cancellation of a desk order")):
             order = _order(ctx, orderid)
-            fees = {"totalfees": _money(_text(order, "totalfees"), "QueryOrder totalfees")}
-            fees["dealtotal - dealamount"] = (_money(_text(order, "dealtotal"), "QueryOrder dealtotal")
-                                              - _money(_text(order, "dealamount"), "QueryOrder dealamount"))
+            fees = {"totalfees": parse_value(ctx.spec, "QueryOrder.aspx", "Item/totalfees", _text(order, "totalfees"))}
+            fees["dealtotal - dealamount"] = (parse_value(ctx.spec, "QueryOrder.aspx", "Item/dealtotal", _text(order, "dealtotal"))
+                                              - parse_value(ctx.spec, "QueryOrder.aspx", "Item/dealamount", _text(order, "dealamount")))
             for i, sub in enumerate(el for el in order if isinstance(el.tag, str) and el.tag.lower() == "subitem"):
                 if _text(sub, "fees"):
-                    fees[f"subitem {i + 1} fees"] = _money(_text(sub, "fees"), "QueryOrder subitem fees")
+                    fees[f"subitem {i + 1} fees"] = parse_value(ctx.spec, "QueryOrder.aspx", "Item/subitem/fees", _text(sub, "fees"))
             problems += [f"{what} {worst.label}: QueryOrder {k} {v}, expected 0.00" for k, v in fees.items() if v != 0]
             ctx.notes.append(f"desk order {orderid} ({what}) {worst.label}: " + ", ".join(f"{k} {v}" for k, v in fees.items()))
         for account in accounts:

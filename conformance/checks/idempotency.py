@@ -16,8 +16,9 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import partial
+from typing import Any
 
 from spec.model import Element, Page, Param, Spec
 
@@ -25,6 +26,7 @@ from ..baseline import COMMON, ORDER_LABELS, _value
 from ..context import CheckContext, NotRun
 from ..registry import Check, derive
 from ..shows import find_show
+from ..values import parse_value
 
 # The integrator's own order number on the booking pages (4.2.4 业务单据ID, 4.2.37/4.2.46 接口方订单号).
 KEY_LABELS = ("接口方订单号", "接口方定单号", "业务单据ID")
@@ -156,10 +158,7 @@ def _count(ctx: CheckContext, mobile: str, note: str) -> int:
     if ex.status == 200 and ex.envelope is not None and ex.retcode != "0":
         return 0  # "no orders" may be a refusal (gap queryorderpagelistcount-empty-result)
     ctx.ok(ex, COUNT_PAGE)
-    try:
-        return int(ex.envelope.text(count_path, "0") or "0")
-    except ValueError:
-        raise NotRun(f"{COUNT_PAGE} {count_path} is not a number: {ex.envelope.text(count_path)!r}") from None
+    return parse_value(ctx.spec, page, count_path, ex.envelope.text(count_path, "0"))
 
 
 def _same_order(page: Page, ctx: CheckContext) -> None:
@@ -193,7 +192,7 @@ def _list_count(page: Page, ctx: CheckContext) -> None:
                f"with this booking's mobile ({COUNT_PAGE}); the repeat must make none")
 
 
-def _records(ctx: CheckContext, account: str, start: datetime, end: datetime) -> list[dict[str, str]]:
+def _records(ctx: CheckContext, account: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
     page = ctx.spec.page(RECORD_PAGES[account])
     index = next((p for p in page.params if p.label_zh == "页序号"), None)
     bounds = [p for p in page.params if p.format == STAMP_FORMAT]
@@ -202,7 +201,7 @@ def _records(ctx: CheckContext, account: str, start: datetime, end: datetime) ->
     if index is None or len(bounds) != 2 or amount is None or doc is None:
         raise NotRun(f"{page.page}: the spec gives no paging, period, amount or document number")
     record = amount.rsplit("/", 1)[0]
-    rows: list[dict[str, str]] = []
+    rows: list[dict[str, Any]] = []
     for n in range(1, 51):  # pages are numbered from 1 (gap queryyfkjyrec-page-index-base)
         ex = ctx.call(page, {index.name: str(n), bounds[0].name: start.strftime(STAMP),
                              bounds[1].name: end.strftime(STAMP)}, note=f"{account} records, page {n}")
@@ -211,8 +210,8 @@ def _records(ctx: CheckContext, account: str, start: datetime, end: datetime) ->
         found = ex.envelope.root.findall(record)
         if not found:
             break
-        rows += [{"amount": r.findtext(amount.rsplit("/", 1)[1], ""), "doc": r.findtext(doc.rsplit("/", 1)[1], "")}
-                 for r in found]
+        rows += [{"amount": parse_value(ctx.spec, page, amount, r.findtext(amount.rsplit("/", 1)[1], "")),
+                  "doc": r.findtext(doc.rsplit("/", 1)[1], "")} for r in found]
     return rows
 
 
@@ -227,20 +226,14 @@ def _single_debit(page: Page, ctx: CheckContext) -> None:
     path = _find(page.response, _is_order_id)
     second = ex.envelope.text(path) if ex.envelope is not None and ex.retcode == "0" and path else ""
     query = ctx.ok(ctx.call("QueryOrder.aspx", {"order_id": first}, note="the order's total and time"), "QueryOrder.aspx")
-    try:
-        total = Decimal(query.envelope.text("Item/summary"))
-        booked = datetime.strptime(query.envelope.text("Item/ordertime")[:14], STAMP)
-    except (InvalidOperation, ValueError):
-        raise NotRun("QueryOrder gives no usable summary or ordertime") from None
+    total = parse_value(ctx.spec, query.page, "Item/summary", query.envelope.text("Item/summary"))
+    booked = parse_value(ctx.spec, query.page, "Item/ordertime", query.envelope.text("Item/ordertime"))
     orders = {first, second} - {""}
     rows = [r for r in _records(ctx, account, booked - timedelta(hours=1), booked + timedelta(days=1))
             if any(o and o in r["doc"] for o in orders)]
     if not rows:
         raise NotRun(f"no {account} record names the order {first} (was it activated and debited?)")
-    try:
-        moved = sum((abs(Decimal(r["amount"])) for r in rows), Decimal(0))
-    except InvalidOperation:
-        raise NotRun(f"{RECORD_PAGES[account]} amounts are not decimals: {[r['amount'] for r in rows]}") from None
+    moved = sum((abs(r["amount"]) for r in rows), Decimal(0))
     ctx.expect(moved == total, f"{page.page}: the {account} account moved {moved} for the orders {sorted(orders)} "
                f"of one booking repeated with the same {key_param(page).name}; one order costs {total}")
 
