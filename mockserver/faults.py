@@ -34,6 +34,9 @@ FAULTS: tuple[Fault, ...] = (
     Fault("callbacks-out-of-order", "2.13", "an order's callbacks are delivered newest first"),
     Fault("duplicate-callback", "2.13", "every callback is delivered twice"),
     Fault("continue-after-failure", "2.13", "a failed callback does not hold back the order's later callbacks"),
+    Fault("return-fields-frozen", "4.2.8, 4.2.9 return fields (lines 2710-2735, 2816-2837)", "QueryOrder and "
+          "QueryOrdersList answer returncount 0, returntotal and returnfees 0.00 and empty return descriptions "
+          "after ticket returns (the old constants)"),
     Fault("duplicate-order-on-repeat", "4.2.37 XCDDH, 4.2.4 senderid", "a repeated XCDDH/senderid makes a second order"),
     Fault("oversell", "4.2.2 inventory; 4.1.3 seats", "daily inventory is not checked when booking, nor is a chosen "
           "seat's state (a held or sold seat is booked again)"),

@@ -321,6 +321,99 @@ def test_no_refund_within_30_minutes_of_the_segment_end(ota):
     assert account(ota) == (Decimal("10000.00") - Decimal("240.00") + Decimal("70.00"), Decimal("0.00"))
 
 
+# ---------------------------------------------------------------- return fields of the order pages
+
+RETURN_FIELDS = ("returncount", "returntotal", "returnticketdesc", "returnpaychanneldesc", "backtotal", "backstatus")
+LINE_FIELDS = ("returncount", "returnfees", "returntotal", "returnpaychanneldesc")
+
+
+def returned(ota: Ota, orderid: str) -> tuple[dict, dict, dict]:
+    """The return fields of QueryOrder's Item, of its first subitem, and of the order's QueryOrdersList Item."""
+    q = ota.call("QueryOrder.aspx", {"order_id": orderid})
+    listed = ota.call("QueryOrdersList.aspx", {"Page_index": "0", "YDDH": orderid})
+    assert q.retcode == "0" and listed.retcode == "0", (q.retmsg, listed.retmsg)
+    return ({f: q.text(f"Item/{f}") for f in RETURN_FIELDS}, {f: q.text(f"Item/subitem/{f}") for f in LINE_FIELDS},
+            {f: listed.text(f"Items/Item/{f}") for f in (*RETURN_FIELDS, "returnfees")})
+
+
+def test_nothing_returned_reads_zero_and_empty(ota):
+    order, line, listed = returned(ota, paid_and_activated(ota))
+    assert order == {"returncount": "0", "returntotal": "0.00", "returnticketdesc": "", "returnpaychanneldesc": "",
+                     "backtotal": "0.00", "backstatus": ""}
+    assert line == {"returncount": "0", "returnfees": "0.00", "returntotal": "0.00", "returnpaychanneldesc": ""}
+    assert listed == {**order, "returnfees": "0.00"}
+
+
+def test_a_returned_ticket_shows_at_order_and_line_level_on_both_pages(ota):
+    orderid = paid_and_activated(ota, senderid="OTA-R1")  # one ticket for two adults at 100.00, fee 10.00 each
+    assert ota.call("RefundTicket.aspx", {"orderid": orderid, "ticketcode": first_ticket(ota, orderid)}).retcode == "0"
+    order, line, listed = returned(ota, orderid)
+    assert order == {"returncount": "2", "returntotal": "180.00", "returnticketdesc": "退成人票2张，合计180.00元，原路退回",
+                     "returnpaychanneldesc": "预订金，退款180.00，已受理", "backtotal": "180.00", "backstatus": "已受理"}
+    assert line == {"returncount": "2", "returnfees": "20.00", "returntotal": "180.00",
+                    "returnpaychanneldesc": "预订金，退款180.00，已受理"}
+    assert listed == {**order, "returnfees": "20.00"}
+    # the same as Notify_Refund reported, for an OTA that missed it (2.13 line 403)
+    sent = callbacks(ota, "Notify_Refund.aspx")[-1]
+    assert (sent["totalcount"], sent["fees"], sent["returnamount"]) == ("2", line["returnfees"], order["returntotal"])
+
+
+def test_returns_in_two_modes_are_described_part_by_part(ota):
+    orderid = paid_and_activated(ota, "P1003|2|P1001|1", Memo=MEMO, IDCount="2")  # one ticket per named person
+    first, second = [t["ticketid"] for t in rows(ota, "SELECT ticketid FROM tickets WHERE orderid=? AND item_seq=1 "
+                                                          "ORDER BY ticketid", orderid)]
+    assert ota.call("RefundTicket.aspx", {"orderid": orderid, "ticketcode": first}).retcode == "0"
+    event(ota, "desk-refund", ticketid=second, mode="1")
+    order, line, listed = returned(ota, orderid)
+    assert order["returncount"] == "2" and order["returntotal"] == "220.00" and order["backtotal"] == "220.00"
+    assert order["returnticketdesc"] == "退实名制成人票1张，合计110.00元，前台退现；退实名制成人票1张，合计110.00元，原路退回"
+    assert order["returnpaychanneldesc"] == "前台退现，退款110.00，已受理；预订金，退款110.00，已受理"
+    assert line == {"returncount": "2", "returnfees": "20.00", "returntotal": "220.00",
+                    "returnpaychanneldesc": order["returnpaychanneldesc"]}
+    second_line = ota.call("QueryOrder.aspx", {"order_id": orderid}).root.findall("Item/subitem")[1]
+    assert (second_line.findtext("productid"), second_line.findtext("returncount"),
+            second_line.findtext("returntotal")) == ("P1001", "0", "0.00")
+    assert listed["returnfees"] == "20.00"
+
+
+def test_an_instant_return_is_in_progress_until_finance_pays_it_back(ota):
+    orderid = paid_and_activated(ota, account="instant")
+    assert ota.call("RefundTicket.aspx", {"orderid": orderid, "ticketcode": first_ticket(ota, orderid)}).retcode == "0"
+    order, _, _ = returned(ota, orderid)
+    assert (order["returntotal"], order["backtotal"], order["backstatus"]) == ("180.00", "180.00", "受理中")
+    assert order["returnpaychanneldesc"] == "即时支付，退款180.00，受理中"
+
+
+def test_backtotal_adds_the_refund_of_tickets_not_taken_at_delivery(ota):
+    orderid = ota.book("P1001|2", day=DAY)
+    pay(ota, orderid, "instant")
+    assert activate(ota, orderid, activateall="0", activatelist="P1001|1").retcode == "0"
+    order, _, _ = returned(ota, orderid)  # one adult not taken: 100.00 less the 10.00 fee goes back
+    assert (order["returncount"], order["returntotal"], order["backtotal"], order["backstatus"]) == \
+        ("0", "0.00", "90.00", "受理中")
+
+
+def test_the_words_are_the_pages_gaps(spec):
+    page = spec.page("QueryOrder.aspx")
+    words = {g.id: g.value for g in page.gaps if g.value}
+    assert words["queryorder-returnticketdesc-format"].format(productname="成人票", count=2, amount="180.00",
+                                                             mode="原路退回") == "退成人票2张，合计180.00元，原路退回"
+    assert words["queryorder-backstatus-words"].split("/") == ["受理中", "已受理"]
+    listing = {g.id.removeprefix("queryorderslist"): g.value for g in spec.page("QueryOrdersList.aspx").gaps if g.value}
+    assert {k.removeprefix("queryorder"): v for k, v in words.items() if k.endswith(("-format", "-words"))} == \
+        {k: v for k, v in listing.items() if k.endswith(("-format", "-words"))}
+
+
+def test_the_frozen_fault_answers_the_old_constants(spec):
+    ota = make_ota(spec, faults=("return-fields-frozen",))
+    orderid = paid_and_activated(ota)
+    assert ota.call("RefundTicket.aspx", {"orderid": orderid, "ticketcode": first_ticket(ota, orderid)}).retcode == "0"
+    order, line, _ = returned(ota, orderid)
+    assert (order["returncount"], order["returntotal"], order["returnticketdesc"], order["backtotal"]) == \
+        ("0", "0.00", "", "0.00")
+    assert line["returncount"] == "0" and line["returnfees"] == "0.00"
+
+
 # ---------------------------------------------------------------- gate checks
 
 def test_gate_check_consumes_the_ticket_and_calls_back_once(ota):

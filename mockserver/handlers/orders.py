@@ -9,19 +9,20 @@ from decimal import Decimal
 from typing import Any
 
 from spec.errors import BusinessError, ParamError
-from spec.model import Element
+from spec.model import Element, Page
 
-from .. import booking, ledger, machine, seats
+from .. import booking, ledger, machine, returns, seats
 from ..context import Call, Mock
 from ..store import money
 from . import handles
 
 
 def order_item(mock: Mock, db: sqlite3.Connection, order: sqlite3.Row, agent_name: str, agent_type: str,
-               agent_id: str) -> dict[str, Any]:
+               agent_id: str, page: Page) -> dict[str, Any]:
     """An order as the Item of OrderProducts / QueryOrder / QueryOrdersList (unknown names are dropped
-    per page by `fit`)."""
+    per page by `fit`); `page` words the return descriptions."""
     rows = machine.items(db, order["orderid"])
+    returned, returned_lines = returns.fields(mock, db, order, page, rows)
     deadline = order["pay_deadline"]
     # minutes from booking to the deadline: paytimeout, or a theater's shorter seat limit (-2008)
     minutes = 0
@@ -37,17 +38,14 @@ def order_item(mock: Mock, db: sqlite3.Connection, order: sqlite3.Row, agent_nam
         "mobile": order["mobile"], "cardid": order["idcard"], "xyfp": order["need_invoice"],
         "fptt": order["invoice_title"], "dealtotal": str(money(Decimal(order["paid"]) + Decimal(order["fees"]))),
         "dealamount": order["paid"], "totalfees": order["fees"], "feetotal": order["fees"],
-        "paychannel": order["pay_channel"],
-        "backtotal": order["refund"], "backstatus": "", "returnticketdesc": "", "returncount": 0,
-        "returntotal": "0.00", "returnfees": "0.00", "returnpaychanneldesc": "",
+        "paychannel": order["pay_channel"], **returned,
         "subitem": [
             {"productid": r["productid"], "productname": r["productname"], "num": r["num"], "unit": "张",
              "price": r["price"], "productstatus": "1", "timeindex": order["timespanindex"] or "",
              "timeindexdesc": _segment_desc(mock, order), "serverstationid": order["service_code"],
              "serverstationname": _service_name(mock, order["service_code"]),
              "seatlistdesc": seats.describe(mock, db, order["orderid"], r["seq"]),
-             "dealnum": r["dealnum"], "dealamount": r["dealamount"], "fees": r["fees"], "returncount": 0,
-             "returnfees": "0.00", "returntotal": "0.00", "returnpaychanneldesc": ""}
+             "dealnum": r["dealnum"], "dealamount": r["dealamount"], "fees": r["fees"], **returned_lines[r["seq"]]}
             for r in rows
         ],
     }
@@ -89,7 +87,8 @@ def fit(element: Element, data: dict[str, Any]) -> dict[str, Any]:
 
 def agent_item(mock: Mock, db: sqlite3.Connection, call: Call, order: sqlite3.Row, *path: str) -> dict[str, Any]:
     a = call.agent
-    return fit(element(call, *(path or ("Item",))), order_item(mock, db, order, a.name, a.customertype, a.customerid))
+    return fit(element(call, *(path or ("Item",))),
+               order_item(mock, db, order, a.name, a.customertype, a.customerid, call.page))
 
 
 @handles("OrderProducts.aspx")
