@@ -11,7 +11,7 @@ at least what the return gave back, with its state."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import partial
 from typing import Iterable
 
@@ -22,6 +22,7 @@ from spec.model import Element, Page, Param, Spec
 from ..baseline import COMMON, ORDER_LABELS
 from ..context import CheckContext, Failed, NotRun
 from ..registry import Check, derive
+from ..values import parse_value
 from .state import reach
 
 RETURN_EVENT = "ticket_refund"  # tables/transitions.yaml: a delivered ticket is returned (2.1 退票)
@@ -62,16 +63,6 @@ def _records(elements: Iterable[Element], path: str = "") -> list[tuple[str, Ele
     return out
 
 
-def _number(where: str, el: Element, text: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise Failed(f"{where} {el.name}={text!r} is not a number ({el.type})") from None
-    if not value.is_finite():
-        raise Failed(f"{where} {el.name}={text!r} is not a number ({el.type})")
-    return value
-
-
 def _ticket(ctx: CheckContext, orderid: str) -> dict[str, str]:
     ex = ctx.ok(ctx.call(TICKETS_PAGE, {"orderid": orderid}, note="fixture: the order's tickets"), TICKETS_PAGE)
     tickets = [{c.tag: (c.text or "") for c in t} for t in ex.envelope.root.iter("ticket")]
@@ -84,9 +75,9 @@ def _persons(ctx: CheckContext, ticket: dict[str, str]) -> int:
     """The ticket's persons, by the ticket element labelled 人数 (not 赠送人数)."""
     found = [e for e in ctx.spec.page(TICKETS_PAGE).response[0].walk()
              if not e.children and e.type == "int" and e.label_zh.startswith(PERSONS_MARK)]
-    if not found or not (ticket.get(found[0].name) or "").isdigit():
+    if not found or found[0].name not in ticket:
         raise NotRun(f"{TICKETS_PAGE} gives no persons for ticket {ticket}")
-    return int(ticket[found[0].name])
+    return int(parse_value(ctx.spec, TICKETS_PAGE, found[0].name, ticket[found[0].name]) or 0)
 
 
 def _return(ctx: CheckContext, orderid: str, ticket: dict[str, str]) -> dict[str, str]:
@@ -153,24 +144,27 @@ class _Level:
     where: str
     el: Element
     shown: dict[str, str]
+    numbers: dict[str, Decimal]  # the numeric return elements, read by their spec format
     given: Decimal  # the 退票 amounts other than fees: what the return gave back
     fees: Decimal | None  # the 退票 fee, where the level has one
 
 
-def _read(where: str, el: Element, record: etree._Element) -> _Level:
+def _read(spec: Spec, page: Page, path: str, where: str, el: Element, record: etree._Element) -> _Level:
     shown = {c.name: (record.findtext(c.name) or "") for c in _leaves(el)}
+    numbers = {c.name: Decimal(parse_value(spec, page, f"{path}/{c.name}", shown[c.name]) or 0) for c in _leaves(el)
+               if c.type in ("int", "decimal") and (RETURN_MARK in c.label_zh or _is_back(c.label_zh))}
     amounts = [c for c in _leaves(el) if RETURN_MARK in c.label_zh and c.type == "decimal"]
-    given = sum((_number(where, c, shown[c.name]) for c in amounts if FEE_MARK not in c.label_zh), Decimal(0))
+    given = sum((numbers[c.name] for c in amounts if FEE_MARK not in c.label_zh), Decimal(0))
     fee_leaves = [c for c in amounts if FEE_MARK in c.label_zh]
-    fees = sum((_number(where, c, shown[c.name]) for c in fee_leaves), Decimal(0)) if fee_leaves else None
-    return _Level(where, el, shown, given, fees)
+    fees = sum((numbers[c.name] for c in fee_leaves), Decimal(0)) if fee_leaves else None
+    return _Level(where, el, shown, numbers, given, fees)
 
 
 def _problems(level: _Level, persons: int, fee_took_all: bool) -> list[str]:
     """What is wrong with one level after the return of a ticket admitting `persons`."""
     where, shown, out = level.where, level.shown, []
     for c in _return_counts(level.el):
-        if _number(where, c, shown[c.name]) != persons:
+        if level.numbers[c.name] != persons:
             out.append(f"{where} {c.name}={shown[c.name]!r}, the returned ticket admits {persons}")
     amounts = [f"{c.name}={shown[c.name]!r}" for c in _leaves(level.el)
                if RETURN_MARK in c.label_zh and c.type == "decimal"]
@@ -181,9 +175,9 @@ def _problems(level: _Level, persons: int, fee_took_all: bool) -> list[str]:
                 and (level.given > 0 or CHANNEL_MARK not in c.label_zh):
             out.append(f"{where} {c.name} is empty ({c.label_zh})")
     back = [c for c in _leaves(level.el) if _is_back(c.label_zh)]
-    total = sum((_number(where, c, shown[c.name]) for c in back if c.type == "decimal"), Decimal(0))
+    total = sum((level.numbers[c.name] for c in back if c.type == "decimal"), Decimal(0))
     for c in back:
-        if c.type == "decimal" and _number(where, c, shown[c.name]) < level.given:
+        if c.type == "decimal" and level.numbers[c.name] < level.given:
             out.append(f"{where} {c.name}={shown[c.name]!r} is less than the {level.given} the return gave back")
         if c.type == "string" and total > 0 and not shown[c.name]:
             out.append(f"{where} {c.name} is empty while {total} was refunded ({c.label_zh})")
@@ -202,7 +196,7 @@ def _ticket_return(page: Page, ctx: CheckContext) -> None:
     sent = _return(ctx, orderid, ticket)
     record = _shown(ctx, page, orderid)
     (path, el), *deeper = _records(page.response)
-    levels = [_read(f"{page.page} {path} of order {orderid}", el, record)]
+    levels = [_read(ctx.spec, page, path, f"{page.page} {path} of order {orderid}", el, record)]
     missing = []
     for sub_path, sub in deeper:
         rel = sub_path.removeprefix(path + "/")
@@ -211,7 +205,7 @@ def _ticket_return(page: Page, ctx: CheckContext) -> None:
         which = f"{product}={ticket[product]}" if product else "any product"
         if not lines:
             missing.append(f"{page.page} shows no {rel} of the returned ticket's product ({which})")
-        levels += [_read(f"{page.page} {sub_path} {which}", sub, line) for line in lines[:1]]
+        levels += [_read(ctx.spec, page, sub_path, f"{page.page} {sub_path} {which}", sub, line) for line in lines[:1]]
     for level in levels:
         ctx.notes.append(f"{level.where}: " + ", ".join(f"{c.name}={level.shown[c.name]!r}" for c in _leaves(level.el)
                                                         if RETURN_MARK in c.label_zh or _is_back(c.label_zh)))
