@@ -16,6 +16,7 @@ from spec.protocol import Credentials
 
 from .context import NotRun
 from .target import Exchange
+from .values import parse_value
 
 if TYPE_CHECKING:
     from .context import CheckContext
@@ -105,14 +106,15 @@ def shows(ctx: CheckContext, *, days_ahead: int = 4, qty: int = 1, productid: st
                     if (strict and product.get("productid") != productid) or \
                             (product.get("productid") != productid and product.get("needname", "0") == "1"):
                         continue
-                    if not product.get("enablecount", "0").isdigit() or int(product["enablecount"]) < qty:
+                    if parse_value(ctx.spec, "GetProducts2.aspx", "Item/enablecount", product.get("enablecount")) < qty:
                         continue
                     areas = _records(ctx, "QuerySeatAreaList.aspx", {"ProductID": product["productid"],
                                                                     "SenceID": scene, "TicketDate": day}, creds,
                                      "fixture: seat areas")
                     for area in areas:
-                        count = area.get("FreeSeatsCount", "0")
-                        if not count.isdigit() or int(count) < enough:
+                        count = parse_value(ctx.spec, "QuerySeatAreaList.aspx", "item/FreeSeatsCount",
+                                            area.get("FreeSeatsCount"))
+                        if count < enough:
                             continue
                         show = Show(theater, scene, day, product, area.get("SeatAreaID", ""), ())
                         seats = tuple(s for s, state in seat_states(ctx, show, creds).items() if state == free)

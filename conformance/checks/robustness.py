@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import partial
 from typing import Any
 
@@ -28,6 +28,7 @@ from spec.model import FeeItem, Page, Spec, Transition
 from ..context import CheckContext, Failed, NotRun
 from ..registry import Check, derive
 from ..target import Exchange
+from ..values import parse_value
 from .fees import _pay_page
 
 # ------------------------------------------------------------------ fuzzing
@@ -208,25 +209,11 @@ def _config(ctx: CheckContext) -> dict[str, Any]:
     config: dict[str, Any] = {c.tag: (c.text or "").strip() for c in item if not len(c)}
     items: dict[str, list[FeeItem]] = {}
     for fi in item.iter("feeitem"):
-        try:
-            items.setdefault(_leaf(fi, "productid"), []).append(
-                FeeItem(_leaf(fi, "unit"), int(_leaf(fi, "unitcount")), _leaf(fi, "feecalmode"),
-                        Decimal(_leaf(fi, "feevalue"))))
-        except (ValueError, InvalidOperation):
-            raise NotRun(f"GetProviderConfig feeitem is not usable: {_describe(fi)}") from None
+        items.setdefault(_leaf(fi, "productid"), []).append(
+            FeeItem(*(parse_value(ctx.spec, "GetProviderConfig.aspx", f"Item/feeitems/feeitem/{name}", _leaf(fi, name))
+                      for name in ("unit", "unitcount", "feecalmode", "feevalue"))))
     config["feeitems"] = items
     return config
-
-
-def _describe(el) -> str:
-    return " ".join(f"{c.tag}={c.text}" for c in el)
-
-
-def _money(text: str, what: str) -> Decimal:
-    try:
-        return Decimal(text)
-    except InvalidOperation:
-        raise NotRun(f"{what} is not a decimal: {text!r}") from None
 
 
 class _Model:
@@ -304,7 +291,7 @@ def _state_machine(ctx: CheckContext) -> None:
 
     def balance() -> Decimal:
         ex = ctx.ok(ctx.call(balance_page, note="state machine: the deposit balance"), balance_page)
-        return _money(ex.envelope.text(balance_path), f"{balance_page} {balance_path}")
+        return parse_value(ctx.spec, balance_page, balance_path, ex.envelope.text(balance_path))
 
     def status(orderid: str) -> str:
         return ctx.order_status(orderid)
@@ -356,8 +343,8 @@ def _state_machine(ctx: CheckContext) -> None:
             orderid = ex.envelope.text("Item/orderid")
             q = ctx.ok(ctx.call("QueryOrder.aspx", {"order_id": orderid}, note="state machine: the order's total"),
                        "QueryOrder.aspx")
-            order = _Order(orderid, booked, _money(q.envelope.text("Item/summary"), "QueryOrder summary"), qty,
-                           _money(product.get("price", ""), "GetProducts price"), day, product["productid"])
+            order = _Order(orderid, booked, parse_value(ctx.spec, q.page, "Item/summary", q.envelope.text("Item/summary")),
+                           qty, parse_value(ctx.spec, "GetProducts.aspx", "Item/price", product.get("price")), day, product["productid"])
             self.known[orderid] = order
             self.see(order, f"booking {orderid}")
             return order
@@ -381,7 +368,7 @@ def _state_machine(ctx: CheckContext) -> None:
             if left is None:
                 return multiple()
             qty = left + 1 if exceed else 1
-            if qty > int(limited.get("maximum") or 100) or (not exceed and left < 1):
+            if qty > parse_value(ctx.spec, "GetProducts.aspx", "Item/maximum", limited.get("maximum")) or (not exceed and left < 1):
                 return multiple()
             ex, day = self.book_one(limited, days, qty)
             ctx.envelope(ex)
@@ -502,7 +489,7 @@ def _with_steps(exc: BaseException) -> str:
 def _limited(ctx: CheckContext, products: list[dict[str, str]]) -> dict[str, str] | None:
     """A bookable product with a finite daily stock (GetProductsInventory quantity > 0 or -1)."""
     for p in products:
-        if p.get("needname", "0") == "1" or int(p.get("minimum") or 1) > 1:
+        if p.get("needname", "0") == "1" or parse_value(ctx.spec, "GetProducts.aspx", "Item/minimum", p.get("minimum")) > 1:
             continue
         if _stock(ctx, p, (ctx.today() + timedelta(days=3)).strftime("%Y%m%d")) is not None:
             return p
@@ -517,10 +504,7 @@ def _stock(ctx: CheckContext, product: dict[str, str], day: str) -> int | None:
         return None
     for item in ex.envelope.items():
         if _leaf(item, "productid") == product["productid"] and _leaf(item, "date") in (day, ""):
-            try:
-                quantity = int(_leaf(item, "quantity"))
-            except ValueError:
-                return None
+            quantity = parse_value(ctx.spec, INVENTORY_PAGE, "Item/quantity", _leaf(item, "quantity"))
             return None if quantity == 0 else max(quantity, 0)
     return None
 

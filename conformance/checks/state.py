@@ -19,7 +19,6 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from decimal import Decimal
 from functools import partial
 
 from spec.model import ForbiddenTransition, Page, Param, Spec, Transition
@@ -30,6 +29,7 @@ from ..context import CheckContext, Failed, NotRun
 from ..drivers import DriverError
 from ..registry import Check, check, derive
 from ..target import Exchange
+from ..values import parse_value
 
 CATEGORY = "state"
 # Events the clock drives (actor: clock in transitions.yaml); their checks need a driver that moves it.
@@ -221,10 +221,11 @@ def _pay(ctx: CheckContext, page: Page, order: Order, event: str) -> None:
         if not accounts or "events" not in ctx.driver.capabilities:
             raise
     creds = order.creds or ctx.target.creds
+    total = parse_value(ctx.spec, "QueryOrder.aspx", "Item/summary", order.total)
     for _ in range(3):  # ten times the order total, as other checks may spend it meanwhile
         for account in sorted(accounts):
             try:
-                ctx.event("top-up", user=creds.user, account=account, amount=str(Decimal(order.total) * 10),
+                ctx.event("top-up", user=creds.user, account=account, amount=str(total * 10),
                           memo="ybx-conform state checks")
             except DriverError as exc:
                 raise NotRun(f"the {account} balance is short and the top-up failed: {exc}") from None
@@ -502,25 +503,26 @@ def _pay_timeout(t: Transition, ctx: CheckContext) -> None:
     """Book as an agent with a pay deadline (paytimeout > 0: no desk payment, 3.2) and let it pass."""
     for creds in [None] + ([ctx.other] if ctx.other else []):
         order, booked = _book(ctx, creds)
-        minutes = booked.envelope.text("Item/paytimeout") or "0"
-        if minutes.isdigit() and int(minutes) > 0:
+        minutes = parse_value(ctx.spec, booked.page, "Item/paytimeout", booked.envelope.text("Item/paytimeout"))
+        if minutes > 0:
             break
     else:
         raise NotRun("no agent of this run has a pay deadline (paytimeout 0: desk payment allowed); "
                      "give a second agent without desk payment")
     if order.status != t.source:
         raise NotRun(f"the new order is in {order.status}, not {t.source}")
-    ctx.driver.advance(int(minutes) * 60 + 60)
+    ctx.driver.advance(minutes * 60 + 60)
     _verdict(ctx, t, order, t.source)
 
 
 def _expire(t: Transition, ctx: CheckContext) -> None:
     """Let the order's validity (effect date + Preorder days, 2.10) run out."""
-    days = [int(p.get("Preorder", "") or 0) for p in ctx.products() if (p.get("Preorder") or "").isdigit()]
+    products = "GetProducts2.aspx" if ctx.mode() == "theater" else "GetProducts.aspx"
+    days = [parse_value(ctx.spec, products, "Item/Preorder", p.get("Preorder")) for p in ctx.products()]
     if not days:
         raise NotRun("GetProducts.aspx shows no Preorder (order validity days)")
     order = _reach(ctx, t.source, t.payment_types)
-    effect = datetime.strptime(order.sxrq, "%Y%m%d").date()
+    effect = parse_value(ctx.spec, "QueryOrder.aspx", "Item/sxrq", order.sxrq)
     now = ctx.now()
     end = datetime.combine(effect + timedelta(days=max(days) + 1), time(1, 0), tzinfo=now.tzinfo)
     ctx.driver.advance(max((end - now).total_seconds(), 60))
@@ -656,23 +658,21 @@ def no_oversell(ctx: CheckContext) -> None:
     start = ctx.today() + timedelta(days=10)
     candidates = []
     for row in _inventory(ctx, start, span):
-        q = row.get("quantity", "")
+        q = parse_value(ctx.spec, page, "Item/quantity", row.get("quantity"))
         product = products.get(row.get("productid"), {})
-        if not q.lstrip("-").isdigit() or q in (sold_out, unlimited) or int(q) <= 0:
+        if str(q) in (sold_out, unlimited) or q <= 0 or product.get("needname") == "1":
             continue
-        if product.get("needname") == "1":
+        if q < parse_value(ctx.spec, "GetProducts.aspx", "Item/minimum", product.get("minimum")):
             continue
-        minimum = int(product.get("minimum") or 1)
-        if int(q) < minimum:
-            continue
-        candidates.append((int(q), row))
+        candidates.append((q, row))
     if not candidates:
         raise NotRun("GetProductsInventory.aspx shows no product with finite stock left in the next weeks")
     left, row = min(candidates, key=lambda c: c[0])
     product = products[row["productid"]]
-    day = datetime.strptime(row["date"][:10].replace("-", ""), "%Y%m%d").replace(tzinfo=ctx.today().tzinfo)
-    days_ahead = (day.date() - ctx.today().date()).days
-    maximum = int(product.get("maximum") or 0) or left
+    day = parse_value(ctx.spec, page, "Item/date", row["date"])
+    days_ahead = (day - ctx.today().date()).days
+    minimum = parse_value(ctx.spec, "GetProducts.aspx", "Item/minimum", product.get("minimum"))
+    maximum = parse_value(ctx.spec, "GetProducts.aspx", "Item/maximum", product.get("maximum")) or left
     if -(-left // maximum) > 50:
         raise NotRun(f"{row['productid']} has {left} left on {row['date']}: too many orders to sell it out")
     booked: list[str] = []
@@ -680,12 +680,12 @@ def no_oversell(ctx: CheckContext) -> None:
         rest = left
         while rest > 0:
             qty = min(rest, maximum)
-            if rest - qty and rest - qty < int(product.get("minimum") or 1):
-                qty = rest - int(product.get("minimum") or 1)
+            if rest - qty and rest - qty < minimum:
+                qty = rest - minimum
             orderid, _ = ctx.book(days_ahead=days_ahead, qty=qty, product=product)
             booked.append(orderid)
             rest -= qty
-        values = {"Order_list": f"{product['productid']}|{int(product.get('minimum') or 1)}", "Mobile": "13800138000",
+        values = {"Order_list": f"{product['productid']}|{minimum}", "Mobile": "13800138000",
                   "ID": "110101199003071234", "SXRQ": day.strftime("%Y%m%d"), "timespanindex": "-1"}
         ex = ctx.call("OrderProducts.aspx", values, note="one more ticket than the stock")
         ctx.envelope(ex)
