@@ -48,6 +48,19 @@ def test_param_lines_name_the_parameter(spec, excerpt):
     assert not wrong, wrong[:10]
 
 
+def test_element_lines_hold_the_element(spec, excerpt):
+    """A response element's line is its row of the manual's sample, `<name>` (stray spaces allowed),
+    holding the string(N) its max_length takes."""
+    wrong = []
+    for page in spec.pages:
+        lines = excerpt[page.source_file]
+        for el in (e for root in page.response for e in root.walk() if e.line):
+            line = lines[el.line].replace(" ", "")
+            if f"<{el.name}>" not in line or (el.max_length and f"string({el.max_length})" not in line.lower()):
+                wrong.append(f"{page.page} {el.name} line {el.line}: {lines[el.line]!r}")
+    assert not wrong, wrong[:10]
+
+
 def test_retcode_lines_hold_the_message(spec, excerpt):
     wrong = []
     for page in spec.pages:
