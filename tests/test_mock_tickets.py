@@ -382,6 +382,14 @@ def test_an_instant_return_is_in_progress_until_finance_pays_it_back(ota):
     order, _, _ = returned(ota, orderid)
     assert (order["returntotal"], order["backtotal"], order["backstatus"]) == ("180.00", "180.00", "受理中")
     assert order["returnpaychanneldesc"] == "即时支付，退款180.00，受理中"
+    # the refund application the return made is a record of QueryOrderRefund too (2.7.3 line 295)
+    refund = ota.call("QueryOrderRefund.aspx", {"orderid": orderid})
+    assert (refund.text("totalfee"), refund.text("totalrefund")) == ("20.00", "180.00")
+    [record] = refund.root.findall("details/Item")
+    assert {k: record.findtext(k) for k in ("productid", "personcount", "summary", "totalfees", "debitsummary",
+                                             "debitcount", "debitprice", "status", "createdate")} == \
+        {"productid": "P1001", "personcount": "2", "summary": "200.00", "totalfees": "20.00", "debitsummary": "180.00",
+         "debitcount": "2", "debitprice": "10.00", "status": "7", "createdate": "20261121"}
 
 
 def test_backtotal_adds_the_refund_of_tickets_not_taken_at_delivery(ota):

@@ -10,11 +10,12 @@ from typing import Any
 
 from spec.errors import BusinessError, ParamError, StateError
 
-from .. import instant_pay, machine
+from .. import instant_pay, machine, returns
 from ..context import Call, Mock, Reply
 from ..store import money
 from ..world import PayChannel
 from . import handles
+from .tickets import REFUNDED
 
 ORDER_CHANGED = "Notify_OrderChanged.aspx"
 
@@ -176,6 +177,25 @@ def _delivery_lines(mock: Mock, db: sqlite3.Connection, order: sqlite3.Row) -> l
     return out
 
 
+def _return_lines(mock: Mock, db: sqlite3.Connection, order: sqlite3.Row) -> list[dict]:
+    """Tickets returned to the source of the instant payment: each a refund application for its
+    amount less the return fee, which finance pays back (2.7.3 line 295)."""
+    out = []
+    for t in db.execute("SELECT * FROM tickets WHERE orderid=? AND status=? AND refund_mode!=? ORDER BY ticketid",
+                        (order["orderid"], REFUNDED, returns.CASH)):
+        fee, back, price = money(t["refund_fee"]), money(t["refund_amount"]), money(t["price"])
+        paying = int((fee + back) / price) if price else t["persons"]
+        at = machine.parse_stamp(t["refunded_at"], mock)
+        basis = instant_pay.fee_item(mock, t["productid"], price, order, at) if fee else None
+        cdate, ctime = _when(t["refunded_at"])
+        out.append({**_line(mock, order, t, "7"), "personcount": t["persons"], "summary": str(fee + back),
+                    "calculationbasis": basis.feecalmode if basis else "", "calculationbasisname": "",
+                    "debitcount": paying if fee else 0, "debitprice": str(money(fee / paying)) if paying else "0.00",
+                    "totalfees": str(fee), "debitsummary": str(back), "createdate": cdate, "createtime": ctime,
+                    "completedate": "", "completetime": "", "refundreason": ""})
+    return out
+
+
 @handles("QueryOrderRefund.aspx")
 def query_order_refund(mock: Mock, call: Call) -> dict:
     orderid = _orderid(call)
@@ -190,5 +210,7 @@ def query_order_refund(mock: Mock, call: Call) -> dict:
                              (orderid, instant_pay.REVOKED)).fetchall()
         lines = [line for r in records for line in _application_lines(mock, db, order, r)]
         lines += _delivery_lines(mock, db, order)
-    return {"total": order["total"], "totalfee": order["fees"], "totalrefund": order["refund"],
-            "details": {"Item": lines}}
+        returned = _return_lines(mock, db, order)
+    fees = money(order["fees"]) + sum((money(r["totalfees"]) for r in returned), Decimal("0"))
+    return {"total": order["total"], "totalfee": str(fees), "totalrefund": order["refund"],
+            "details": {"Item": lines + returned}}
