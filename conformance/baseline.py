@@ -346,9 +346,13 @@ def _delivered(spec: Spec) -> set[str]:
 
 
 def _needs_tickets(spec: Spec, page: Page) -> bool:
-    """A ticket code read from a page that lists an order's tickets, or a window of deliveries."""
+    """A ticket code read from a page that lists an order's tickets, or a window of deliveries, or a
+    read-only page about tickets whose answer holds nothing until the order has tickets (GetTicketList:
+    every element optional), so that its answer carries data to check."""
     return any("tickets" in s.page.behaviour.reads for s in _called_sources(spec, page) if s.element) or any(
-        DELIVERY_LABEL in p.label_zh for p in page.params if _asked(p))
+        DELIVERY_LABEL in p.label_zh for p in page.params if _asked(p)) or (
+        "tickets" in page.behaviour.reads and not page.behaviour.writes and bool(page.response)
+        and all(e.optional for e in page.response))
 
 
 def _prepare(ctx: CheckContext, page: Page, cache: dict[str, str]) -> None:
