@@ -24,13 +24,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-import httpx
-
 from spec import signing
 from spec.model import Page, Param, Profile, Spec
 from spec.protocol import Credentials, callback_url, encode_request
 
 from .context import Failed, NotRun, Warned, verdict_of
+from .preflight import check_callback_url, stop
+from .summary import summary_lines
 from .target import Exchange, Target
 
 CATEGORY = "callbacks"
@@ -493,18 +493,20 @@ def add_parser(sub: Any) -> None:
     """`ybx-conform callback-pages`: the subcommand's arguments."""
     c = sub.add_parser("callback-pages", help="certify an OTA's callback pages (the suite sends the Notify_* callbacks)")
     c.add_argument("--url", required=True, help="the OTA's callback address (its responseaddr)")
-    c.add_argument("--user", required=True)
-    c.add_argument("--password", required=True)
-    c.add_argument("--key", required=True)
+    c.add_argument("--user", required=True, help="the agent's user name the callbacks carry, e.g. demo-ota")
+    c.add_argument("--password", required=True, help="the agent's login password (the callbacks carry it, rule c)")
+    c.add_argument("--key", required=True, help="the agent's KEY (signs the callbacks, verifies the answers)")
     c.add_argument("--order", action="append", default=[], metavar="ORDERID:SENDERID",
                    help="a known order of the OTA to use in the callbacks (repeatable; default: synthetic ids)")
     c.add_argument("--timeout", type=float, default=None, help="answer timeout in s (default: the spec's)")
     c.add_argument("--pages", default="", help="comma-separated callback pages (default: all)")
     c.add_argument("--only", default="", help=f"comma-separated checks: {','.join(k.name for k in registered())}")
-    c.add_argument("--profile", default="default")
-    c.add_argument("--profile-file", type=Path, default=None)
-    c.add_argument("--report", type=Path, default=Path("ybx-callback-report"))
-    c.add_argument("--junit", type=Path, default=None)
+    c.add_argument("--profile", default="default", help="the protocol profile (default: default)")
+    c.add_argument("--profile-file", type=Path, default=None, metavar="FILE",
+                   help="a profile YAML of your own, usable by its name with --profile")
+    c.add_argument("--report", type=Path, default=Path("ybx-callback-report"), metavar="DIR",
+                   help="where results.json and index.html go (default: ybx-callback-report)")
+    c.add_argument("--junit", type=Path, default=None, metavar="FILE", help="also write JUnit XML here (for CI)")
     c.set_defaults(handler=command)
 
 
@@ -535,21 +537,18 @@ def command(args: Any) -> int:
     except (SpecInvalid, KeyError, ValueError, OSError) as exc:
         print(f"ybx-conform: {exc}", file=sys.stderr)
         return 2
-    try:
-        httpx.get(args.url, timeout=config.transport_timeout)
-    except httpx.HTTPError as exc:
-        print(f"ybx-conform: cannot reach {args.url}: {exc}", file=sys.stderr)
-        return 2
+    problems = check_callback_url(args.url, spec, config.profile, config.pages, config.transport_timeout)
+    if problems:
+        return stop(problems)
     started = datetime.now(timezone.utc)
     doc = results_document(config, certify_callback_pages(config), started)
     out = write_results(doc, args.report)
     page = write_report(doc, args.report)
     if args.junit:
         write_junit(doc, args.junit)
-    s = doc["summary"]
-    print(f"{s['passed']} passed, {s['failed']} failed, {s['warning']} warnings, {s['not_run']} not run")
+    print("\n".join(summary_lines(doc)))
     for r in doc["checks"]:
         if r["verdict"] in ("failed", "warning"):
             print(f"  {r['verdict']}: {r['id']}: {r['message'].splitlines()[0][:200]}")
     print(f"report: {page.resolve()}\nresults: {out.resolve()}")
-    return 1 if s["failed"] else 0
+    return 1 if doc["summary"]["failed"] else 0

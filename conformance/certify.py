@@ -23,6 +23,7 @@ from .drivers import AdminDriver, DriverError
 from .journal import Entry, Window
 from .journal import when as _when
 from .plan import Flow, OrderCondition, Plan, RequestMatcher, Step
+from .preflight import check_callback_url, driver_problems, stop
 
 EVIDENCE_LIMIT = 3  # entries kept per step: enough to show, small enough to print
 
@@ -348,6 +349,14 @@ def _callback_runner(args: Any, spec: Spec) -> Callable[[Window], list[dict[str,
     return run
 
 
+def _preflight(args: Any, spec: Spec, admin: AdminDriver) -> list[str]:
+    """The mock's admin API with the token, and the OTA's callback address when given: [] when both answer."""
+    problems = driver_problems(admin, url_flag="--mock")
+    if args.callback_url:
+        problems += check_callback_url(args.callback_url, spec, spec.profile(args.profile), flag="--callback-url")
+    return problems
+
+
 def certify_command(args: Any) -> int:
     """`ybx-conform certify-ota`: run, write the certificate, exit 0 only when certified."""
     from reports.certificate import write_certificate
@@ -368,6 +377,9 @@ def certify_command(args: Any) -> int:
             raise ValueError(f"--since {args.since!r} is not an ISO 8601 time")
         callbacks = _callback_runner(args, spec)
         admin = AdminDriver(args.mock, args.admin_token)
+        problems = _preflight(args, spec, admin)
+        if problems:
+            return stop(problems)
         config = CertifyConfig(spec, spec.profile(args.profile), plan, admin, args.mock.rstrip("/"), args.agent,
                                pay_types, args.since, args.wait, args.no_wait, callback_url=args.callback_url,
                                callback_pages=callbacks)
@@ -396,22 +408,23 @@ def verify_command(args: Any) -> int:
 
 def add_commands(sub: Any) -> None:
     """The `certify-ota` and `verify-certificate` sub-commands of `ybx-conform`."""
-    c = sub.add_parser("certify-ota", help="certify an OTA's own system against the mock (issue 6)")
+    c = sub.add_parser("certify-ota", help="certify an OTA's own system against the mock (ybx-mock serve --certify)")
     c.add_argument("--mock", required=True, help="the mock's base URL, e.g. http://127.0.0.1:8765")
-    c.add_argument("--admin-token", required=True)
+    c.add_argument("--admin-token", required=True, help="the mock's admin token (its --admin-token)")
     c.add_argument("--agent", required=True, help="the OTA's user name, e.g. demo-ota")
     c.add_argument("--callback-url", default=None, help="the OTA's callback folder (its responseaddr)")
     c.add_argument("--password", default=None, help="the agent's login password (for --callback-url)")
     c.add_argument("--key", default=None, help="the agent's KEY (for --callback-url)")
-    c.add_argument("--profile", default="default")
+    c.add_argument("--profile", default="default", help="the protocol profile (default: default)")
     c.add_argument("--plan", type=Path, default=None, help="a plan YAML (default: the shipped plan)")
     c.add_argument("--pay-types", default="", help="payment types the OTA uses, e.g. deposit,instant (default: all)")
     c.add_argument("--since", default=None, help="judge the journal from this ISO 8601 time")
     c.add_argument("--wait", type=float, default=300.0, help="seconds to wait for each flow (live mode)")
     c.add_argument("--no-wait", action="store_true", help="judge the journal as it stands")
-    c.add_argument("--report", type=Path, default=Path("ybx-certificate"))
+    c.add_argument("--report", type=Path, default=Path("ybx-certificate"), metavar="DIR",
+                   help="where certificate.json and index.html go (default: ybx-certificate)")
     c.set_defaults(handler=certify_command)
     v = sub.add_parser("verify-certificate", help="check that a certificate was not edited")
-    v.add_argument("dir", type=Path)
+    v.add_argument("dir", type=Path, help="the certificate folder (certificate.json and index.html)")
     v.add_argument("--fingerprint", default=None, help="the SHA-256 received with the certificate")
     v.set_defaults(handler=verify_command)

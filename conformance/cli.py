@@ -1,4 +1,4 @@
-"""`ybx-conform run | report DIR`."""
+"""`ybx-conform run | report | index | certify-ota | verify-certificate | callback-pages`."""
 
 from __future__ import annotations
 
@@ -7,16 +7,15 @@ import json
 import sys
 from pathlib import Path
 
-import httpx
-
 from spec.loader import SpecInvalid, load_spec
 from spec.protocol import Credentials
 
-from . import callback_pages
+from . import callback_pages, preflight
 from .certify import add_commands as add_certify_commands
 from .drivers import DriverError, make_driver
 from .registry import CATEGORIES, all_checks
 from .runner import RunConfig, load_expected_failures, print_progress, run, write_results
+from .summary import summary_lines
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -29,17 +28,19 @@ def _run(args: argparse.Namespace) -> int:
         if unknown:
             raise ValueError(f"unknown categories: {', '.join(sorted(unknown))}; known: {', '.join(CATEGORIES)}")
         expected = load_expected_failures(args.expected_failures)
+        preflight.probe_page(spec, profile)
     except (SpecInvalid, KeyError, ValueError, DriverError, OSError) as exc:
         print(f"ybx-conform: {exc}", file=sys.stderr)
         return 2
-    try:
-        httpx.get(args.target, timeout=5)
-    except httpx.HTTPError as exc:
-        print(f"ybx-conform: cannot reach {args.target}: {exc}", file=sys.stderr)
-        return 2
+    creds = Credentials(args.user, args.password, args.key, args.pay_password)
     other = Credentials(args.other_user, args.other_password, args.other_key) if args.other_user else None
-    config = RunConfig(args.target, Credentials(args.user, args.password, args.key, args.pay_password), spec, profile,
-                       driver, other, only, expected, args.workers)
+    problems = preflight.check_agent(args.target, creds, spec, profile)
+    if other is not None and not problems:
+        problems = preflight.check_agent(args.target, other, spec, profile, preflight.OTHER_FLAGS)
+    problems += preflight.driver_problems(driver)
+    if problems:
+        return preflight.stop(problems)
+    config = RunConfig(args.target, creds, spec, profile, driver, other, only, expected, args.workers)
     doc = run(config, all_checks(spec), print_progress)
     out = write_results(doc, args.report)
     from reports.conformance import write_report, write_junit
@@ -47,11 +48,9 @@ def _run(args: argparse.Namespace) -> int:
     page = write_report(doc, args.report)
     if args.junit:
         write_junit(doc, args.junit)
-    s = doc["summary"]
-    print(f"{s['passed']} passed, {s['failed']} failed, {s['warning']} warnings, {s['not_run']} not run, "
-          f"{s['not_applicable']} not applicable (score {s['score']:.1%}, index {s['index']:.1%})")
+    print("\n".join(summary_lines(doc)))
     print(f"report: {page.resolve()}\nresults: {out.resolve()}")
-    return 1 if s["failed"] else 0
+    return 1 if doc["summary"]["failed"] else 0
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -92,30 +91,37 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ybx-conform", description="Check an implementation of the YBX interface.")
     sub = parser.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="run the conformance checks against a target")
-    r.add_argument("--target", required=True, help="base URL, e.g. http://127.0.0.1:8765")
-    r.add_argument("--user", required=True)
-    r.add_argument("--password", required=True)
-    r.add_argument("--key", required=True)
-    r.add_argument("--pay-password", default=None)
+    r.add_argument("--target", required=True,
+                   help="the supplier's interface address, e.g. http://127.0.0.1:8765 (…/theater for the mock's theater)")
+    r.add_argument("--user", required=True, help="the agent's user name, e.g. demo-ota")
+    r.add_argument("--password", required=True, help="the agent's login password (sent as rule c says)")
+    r.add_argument("--key", required=True, help="the agent's KEY (signs requests, encrypts fields)")
+    r.add_argument("--pay-password", default=None, help="the agent's pay password, for the pages that pay with it")
     r.add_argument("--other-user", default=None, help="a second agent, for isolation checks")
-    r.add_argument("--other-password", default=None)
-    r.add_argument("--other-key", default=None)
-    r.add_argument("--profile", default="default")
-    r.add_argument("--profile-file", type=Path, default=None)
-    r.add_argument("--driver", choices=("admin", "manual", "none"), default="none")
-    r.add_argument("--admin-url", default=None)
-    r.add_argument("--admin-token", default=None)
+    r.add_argument("--other-password", default=None, help="the second agent's login password")
+    r.add_argument("--other-key", default=None, help="the second agent's KEY")
+    r.add_argument("--profile", default="default", help="the protocol profile the target follows (default: default)")
+    r.add_argument("--profile-file", type=Path, default=None, metavar="FILE",
+                   help="a profile YAML of your own, usable by its name with --profile")
+    r.add_argument("--driver", choices=("admin", "manual", "none"), default="none",
+                   help="how supplier-side events and the clock are made to happen: admin (the mock's admin API), "
+                        "manual (you, when asked), none (those checks are reported not run; the default)")
+    r.add_argument("--admin-url", default=None, help="the mock's admin API for --driver admin, e.g. "
+                   "http://127.0.0.1:8765/_admin")
+    r.add_argument("--admin-token", default=None, help="the admin API's X-Admin-Token, for --driver admin")
     r.add_argument("--only", default="", help=f"comma-separated categories: {','.join(CATEGORIES)}")
-    r.add_argument("--expected-failures", type=Path, default=None)
-    r.add_argument("--report", type=Path, default=Path("ybx-report"))
-    r.add_argument("--junit", type=Path, default=None)
-    r.add_argument("--workers", type=int, default=4)
+    r.add_argument("--expected-failures", type=Path, default=None, metavar="FILE",
+                   help="YAML of known deviations (check-id: reason): their failures become warnings")
+    r.add_argument("--report", type=Path, default=Path("ybx-report"), metavar="DIR",
+                   help="where results.json and index.html go (default: ybx-report)")
+    r.add_argument("--junit", type=Path, default=None, metavar="FILE", help="also write JUnit XML here (for CI)")
+    r.add_argument("--workers", type=int, default=4, help="checks run at once (default: 4)")
     rep = sub.add_parser("report", help="re-render DIR/index.html from DIR/results.json")
-    rep.add_argument("dir", type=Path)
-    rep.add_argument("--junit", type=Path, default=None)
+    rep.add_argument("dir", type=Path, help="a report folder holding results.json")
+    rep.add_argument("--junit", type=Path, default=None, metavar="FILE", help="also write JUnit XML here")
     idx = sub.add_parser("index", help="OUT/index.html linking the reports of several runs")
-    idx.add_argument("out", type=Path)
-    idx.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR")
+    idx.add_argument("out", type=Path, help="the folder to write index.html to")
+    idx.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR", help="report folders, each with results.json")
     idx.set_defaults(handler=_index)
     add_certify_commands(sub)
     callback_pages.add_parser(sub)

@@ -16,6 +16,14 @@ class DriverError(RuntimeError):
     pass
 
 
+class TokenRefused(DriverError):
+    """The admin API answered, and refused the token."""
+
+
+class NoAdminApi(DriverError):
+    """Nothing at the admin URL answers as the admin API."""
+
+
 class Driver:
     name = "none"
     capabilities: frozenset[str] = frozenset()
@@ -49,6 +57,9 @@ class Driver:
         setting guards it; "" when this driver does not know."""
         return ""
 
+    def check(self) -> None:
+        """Raise DriverError when this driver cannot reach what it drives (before a run, not in its middle)."""
+
 
 # The mock's world settings behind the spec's settings-guarded transitions; its admin API has no event
 # that switches them, so a run reaches the other side only against a mock started so.
@@ -68,6 +79,22 @@ class AdminDriver(Driver):
         if not self.base.endswith("/_admin"):
             self.base += "/_admin"
         self._client = httpx.Client(timeout=timeout, headers={"X-Admin-Token": token})
+
+    def check(self) -> None:
+        """One `GET {base}`: TokenRefused on 401, NoAdminApi when nothing answers there as the admin API."""
+        try:
+            r = self._client.get(self.base)
+        except httpx.HTTPError as exc:
+            raise NoAdminApi(f"no admin API answers at {self.base}: {type(exc).__name__}: {exc}") from None
+        if r.status_code == 401:
+            raise TokenRefused(f"the admin token was refused by {self.base} (HTTP 401)")
+        try:
+            info = r.json() if r.status_code == 200 else None
+        except ValueError:
+            info = None
+        if not isinstance(info, dict) or "now" not in info:
+            raise NoAdminApi(f"{self.base} is not the mock's admin API (HTTP {r.status_code}, "
+                             f"{r.headers.get('content-type', 'no content type')})")
 
     def _post(self, path: str, body: Mapping[str, Any]) -> Mapping[str, Any]:
         r = self._client.post(self.base + path, json=dict(body))
