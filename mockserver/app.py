@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import datetime
+import time
+from datetime import datetime, tzinfo
 from email.utils import formatdate
 from typing import Any, AsyncIterator, Awaitable, Callable, Sequence
 from urllib.parse import parse_qsl
@@ -26,13 +27,16 @@ from . import journal, outbox, responses, sweeper
 from .admin import admin_routes
 from .context import Mock, Reply
 from .handlers import load_all
+from .home import home_routes
 from .memo import AnswerMemo
 from .instant_pay import notify_routes
 from .rest import rest_routes
 from .pipeline import decode
+from .requestlog import RequestLog
 
 log = logging.getLogger("ybx.mock")
 MAX_BODY = 1 << 20
+LOGGED = "ybx.logged"  # scope key: a mounted supplier's app logged the request, its parent does not
 
 
 class ModeError(YbxError):
@@ -141,11 +145,16 @@ class MockApp(Starlette):
     MEMO = 4096  # distinct (method, path) decisions kept; beyond that each is decided again (still right)
 
     def __init__(self, endpoint: Callable[[Request], Awaitable[Response]], pages: set[str],
-                 before: Sequence[BaseRoute], **kwargs: Any) -> None:
+                 before: Sequence[BaseRoute], request_log: RequestLog | None = None,
+                 kinds: dict[Any, str] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._endpoint, self._pages, self._before = endpoint, pages, tuple(before)
+        # one line per request, and what kind of route answered it (by the matched route's endpoint)
+        self._log, self._kinds = request_log, kinds or {}
         self._memo: dict[tuple[str, str], dict[str, str] | None] = {}
         self._date: tuple[int, bytes] = (0, b"")  # the Date header of the clock's current second
+        self._answered: datetime | None = None  # the clock when the last answer started (its Date), for the log
+        self._tz: tzinfo | None = None  # the mock's zone, for the log's times
 
     def _page_params(self, scope: Scope) -> dict[str, str] | None:
         """The interface route's path parameters when the short way answers as the router would."""
@@ -170,12 +179,50 @@ class MockApp(Starlette):
         send = self._dated(send)
         params = self._page_params(scope)
         if params is None:
-            await super().__call__(scope, receive, send)
+            if self._log is None:
+                await super().__call__(scope, receive, send)
+            else:
+                await self._routed_and_logged(scope, receive, send)
             return
+        started = time.perf_counter()
         scope["app"] = self
         scope["path_params"] = {**scope.get("path_params", {}), **params}
-        response = await self._endpoint(Request(scope, receive, send))
+        request = Request(scope, receive, send)
+        response = await self._endpoint(request)
         await response(scope, receive, send)
+        if self._log is not None:
+            scope[LOGGED] = True
+            # the endpoint read a form body only for a POST to the POST folder; never read one here
+            body = await request.body() if "prefix" in params and scope["method"] == "POST" else b""
+            self._log.line(self._answered_at(), "page", scope["method"], scope["path"], response.status_code,
+                           (time.perf_counter() - started) * 1000, page=params["page"],
+                           agent=self._log.agent(scope.get("query_string", b""), body),
+                           retcode=self._log.retcode(getattr(response, "body", b"")))
+
+    def _answered_at(self) -> datetime:
+        """The mock's clock as the answer's Date header read it (no second clock read per request), in its zone."""
+        if self._answered is None:
+            return self.state.mock.now()
+        if self._tz is None:
+            self._tz = self.state.mock.tz
+        return self._answered.astimezone(self._tz)
+
+    async def _routed_and_logged(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The router's way, logged with the status it answered (admin, notify, REST and other routes)."""
+        assert self._log is not None
+        started, status = time.perf_counter(), 0
+
+        async def seen(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        await super().__call__(scope, receive, seen)
+        if not scope.get(LOGGED):
+            scope[LOGGED] = True
+            self._log.line(self._answered_at(), self._kinds.get(scope.get("endpoint"), "other"), scope["method"],
+                           scope["path"], status, (time.perf_counter() - started) * 1000)
 
 
     def _dated(self, send: Send) -> Send:
@@ -196,6 +243,7 @@ class MockApp(Starlette):
         return dated
 
     def _http_date(self, when: datetime) -> bytes:
+        self._answered = when
         second = int(when.timestamp())
         if self._date[0] != second:  # formatted once per second, as the servers' own Date headers are
             self._date = (second, formatdate(second, usegmt=True).encode("ascii"))
@@ -204,12 +252,13 @@ class MockApp(Starlette):
 
 def create_app(mock: Mock, *, admin_token: str = "demo-admin", background: bool = False,
                extra_routes: Sequence[BaseRoute] = (), theater: Mock | None = None, certify: bool = False,
-               memo: bool = True) -> Starlette:
+               memo: bool = True, request_log: RequestLog | None = None) -> Starlette:
     """The mock's ASGI app: admin API, the payment platform's pages, extra routes, the `theater`
     supplier's own app under /theater/, then the interface pages.
     With `background`, the clock sweeper and callback delivery run every half second (for both suppliers),
     and at once when a commit queued a callback.
-    Without `memo` (and always with `certify`) every read is answered afresh."""
+    Without `memo` (and always with `certify`) every read is answered afresh.
+    With a `request_log`, every request is logged in one line (both suppliers)."""
     pages = {p.page.lower(): p for p in mock.spec.request_pages}
     # --certify judges every exchange as it is answered: no answer is reused there
     answers = AnswerMemo(mock.spec) if memo and not certify else None
@@ -237,12 +286,15 @@ def create_app(mock: Mock, *, admin_token: str = "demo-admin", background: bool 
     if certify:  # --certify: every interface request is judged and journalled after it is answered
         endpoint = journal.recording(mock, endpoint)
     # IIS matches paths case-insensitively, so /post/ and /POST/ are one folder (3.4).
-    mounted = [Mount("/theater", app=create_app(theater, admin_token=admin_token, certify=certify, memo=memo))
-               ] if theater else []
-    before = [*admin_routes(mock, admin_token), *notify_routes(mock), *rest_routes(mock), *extra_routes, *mounted]
+    mounted = [Mount("/theater", app=create_app(theater, admin_token=admin_token, certify=certify, memo=memo,
+                                                request_log=request_log))] if theater else []
+    kinds = {"admin": admin_routes(mock, admin_token), "notify": notify_routes(mock), "rest": rest_routes(mock),
+             "home": home_routes(mock, theater)}
+    before = [*kinds["admin"], *kinds["notify"], *kinds["rest"], *kinds["home"], *extra_routes, *mounted]
     routes = [*before, Route("/{prefix}/{page}", endpoint, methods=["GET", "POST"]),
               Route("/{page}", endpoint, methods=["GET", "POST"])]
-    app = MockApp(endpoint, set(pages), before, routes=routes,
+    by_endpoint = {getattr(r, "endpoint", None): kind for kind, listed in kinds.items() for r in listed}
+    app = MockApp(endpoint, set(pages), before, request_log, {endpoint: "page", **by_endpoint}, routes=routes,
                   lifespan=_lifespan(mock, *([theater] if theater else [])) if background else None)
     app.state.mock = mock
     return app

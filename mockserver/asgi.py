@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 from pathlib import Path
 
 from starlette.applications import Starlette
 
+from . import requestlog
 from .app import create_app
 from .server import DEFAULT_THEATER_WORLD, Settings, build_mock, build_theater_mock
 
@@ -19,6 +21,11 @@ def app() -> Starlette:
                         admin_token=raw.get("admin_token", "demo-admin"), certify=bool(raw.get("certify")), memo=bool(raw.get("memo", True)),
                         theater_world=Path(t) if (t := raw.get("theater_world", str(DEFAULT_THEATER_WORLD))) else None)
     mock = build_mock(settings)
+    log = None
+    if not raw.get("quiet"):  # one line per request unless `ybx-mock serve --quiet`; each worker its own writer
+        writer = requestlog.LineWriter()
+        atexit.register(writer.stop)
+        log = requestlog.RequestLog.for_spec(writer.put, raw.get("log_format") or "text", mock.spec)
     return create_app(mock, admin_token=settings.admin_token, background=True,
                       theater=build_theater_mock(settings, mock), certify=settings.certify,
-                      memo=settings.memo)
+                      memo=settings.memo, request_log=log)

@@ -45,7 +45,8 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     settings = {"db": args.db, "world": str(args.world) if args.world else None, "faults": args.fault,
                 "admin_token": args.admin_token, "profile": args.profile,
-                "theater_world": str(theater_world) if theater_world else None, "certify": args.certify, "memo": not args.no_memo}
+                "theater_world": str(theater_world) if theater_world else None, "certify": args.certify, "memo": not args.no_memo,
+                "quiet": args.quiet, "log_format": args.log_format}
     os.environ["YBX_MOCK_SETTINGS"] = json.dumps(settings)
     problem = _port_taken(args.host, args.port)
     if problem:  # say so before the banner: a banner followed by a bind error reads like a running mock
@@ -58,6 +59,8 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"  demo agent: user={demo.user} password={demo.password} KEY={demo.key} pay password={demo.pay_password}",
           flush=True)
     print(f"  admin API:  {base}/_admin/  (header X-Admin-Token: {args.admin_token})", flush=True)
+    print(f"  home page:  {base}/   request log: "
+          f"{'off (--quiet)' if args.quiet else f'one line per request on stderr ({args.log_format})'}", flush=True)
     print(f"  database:   {args.db}   faults: {', '.join(args.fault) or 'none'}", flush=True)
     if args.certify:
         print(f"  certification mode: every request is judged; journal at {base}/_admin/journal", flush=True)
@@ -110,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ybx-mock", description="The YBX mock supplier.")
     sub = parser.add_subparsers(dest="cmd", required=True)
     serve = sub.add_parser("serve", help="run the mock supplier")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT})")
     serve.add_argument("--db", default="ybx-mock.db", help="SQLite file (default ./ybx-mock.db; ':memory:' for a throwaway run)")
     serve.add_argument("--world", type=Path, default=None, help="world YAML (default: the shipped scenic world)")
     serve.add_argument("--theater-world", type=Path, default=None, metavar="FILE",
@@ -121,15 +124,21 @@ def main(argv: list[str] | None = None) -> int:
                        help="certification mode: judge every request and keep the journal at /_admin/journal")
     serve.add_argument("--no-memo", action="store_true",
                        help="answer every read afresh, never from the answer memo (to measure or debug lookups)")
-    serve.add_argument("--admin-token", default="demo-admin")
+    serve.add_argument("--admin-token", default="demo-admin",
+                       help="the X-Admin-Token every admin API call must carry (default demo-admin)")
     serve.add_argument("--fault", action="append", default=[], metavar="NAME", help="break one rule (see `ybx-mock faults`)")
-    serve.add_argument("--workers", type=int, default=1)
-    serve.add_argument("--profile", default="default")
-    serve.add_argument("--log-level", default="warning")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="uvicorn worker processes sharing the database (default 1)")
+    serve.add_argument("--profile", default="default", help="the protocol profile the mock follows (default: default)")
+    serve.add_argument("--log-level", default="warning",
+                       help="uvicorn's own log level (default warning); the request lines are --quiet's")
+    serve.add_argument("--quiet", action="store_true", help="no log line per request")
+    serve.add_argument("--log-format", choices=("text", "json"), default="text",
+                       help="one log line per request on stderr as text (default) or one JSON object")
     wait = sub.add_parser("wait", help="wait until a mock answers (for scripts)")
-    wait.add_argument("--url", default=f"http://127.0.0.1:{DEFAULT_PORT}")
-    wait.add_argument("--admin-token", default="demo-admin")
-    wait.add_argument("--timeout", type=float, default=20)
+    wait.add_argument("--url", default=f"http://127.0.0.1:{DEFAULT_PORT}", help="the mock's base URL")
+    wait.add_argument("--admin-token", default="demo-admin", help="the mock's admin token (default demo-admin)")
+    wait.add_argument("--timeout", type=float, default=20, help="seconds to wait before giving up (default 20)")
     sub.add_parser("faults", help="list the fault switches")
     sub.add_parser("events", help="list the supplier-side events of the admin API")
     args = parser.parse_args(argv)

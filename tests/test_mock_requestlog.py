@@ -1,0 +1,181 @@
+"""The mock's request log: one line per request (the mock's clock, kind, agent, method, path, page,
+retcode, status, milliseconds), as text or JSON; one line for a theater request, none with --quiet;
+a writer that falls behind drops lines instead of blocking the event loop."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timedelta
+
+import httpx
+from mockkit import DEMO, START, Ota, make_mock
+from receiver import free_port
+from starlette.testclient import TestClient
+
+from mockserver.app import create_app
+from mockserver.requestlog import LineWriter, RequestLog
+from mockserver.server import Settings, build_theater_mock
+from spec.protocol import Credentials, encode_request
+
+
+def logged_app(spec, fmt: str, theater: bool = False):
+    mock = make_mock(spec)
+    stage = build_theater_mock(Settings(db=":memory:"), mock) if theater else None
+    lines: list[str] = []
+    app = create_app(mock, theater=stage, request_log=RequestLog.for_spec(lines.append, fmt, spec))
+    return mock, TestClient(app), lines
+
+
+def test_json_lines_carry_the_mocks_clock_agent_page_and_retcode(spec):
+    mock, client, lines = logged_app(spec, "json")
+    ota = Ota(mock, client)
+    ota.call("GetProviderConfig.aspx")
+    ota.call("GetProviderConfig.aspx", post=True)
+    client.post("/_admin/clock", json={"advance": 3600}, headers={"X-Admin-Token": "demo-admin"})
+    ota.as_(Credentials(DEMO.user, DEMO.password, "0" * 36)).raw("GetProviderConfig.aspx", {})
+    client.get("/NoSuchPage.aspx")
+    client.get("/no/such/path")
+    client.get("/")
+    got = [json.loads(line) for line in lines]
+    assert [(g["kind"], g["method"], g["path"], g["status"]) for g in got] == [
+        ("page", "GET", "/GetProviderConfig.aspx", 200), ("page", "POST", "/POST/GetProviderConfig.aspx", 200),
+        ("admin", "POST", "/_admin/clock", 200), ("page", "GET", "/GetProviderConfig.aspx", 200),
+        ("page", "GET", "/NoSuchPage.aspx", 404), ("other", "GET", "/no/such/path", 404),
+        ("home", "GET", "/", 200)]
+    first, posted, admin, refused = got[:4]
+    assert first["agent"] == posted["agent"] == refused["agent"] == DEMO.user and admin["agent"] is None
+    assert first["page"] == "GetProviderConfig.aspx" and first["retcode"] == "0" and posted["retcode"] == "0"
+    assert refused["retcode"] == "-1" and admin["retcode"] is None and admin["page"] is None
+    start = START.astimezone(mock.tz)
+    assert datetime.fromisoformat(first["at"]) == start  # the mock's frozen clock, not the wall
+    assert datetime.fromisoformat(refused["at"]) == start + timedelta(hours=1)  # and moved by the admin API
+    assert first["at"].endswith("+08:00") and all(isinstance(g["ms"], float) and g["ms"] >= 0 for g in got)
+
+
+def test_text_lines_and_the_theater_logged_once(spec):
+    mock, client, lines = logged_app(spec, "text", theater=True)
+    ota = Ota(mock, client)
+    page = spec.page("GetProviderConfig.aspx")
+    client.get(f"/theater/{page.page}", params=encode_request(page, {}, DEMO, spec.profile()))
+    client.get("/theater/_admin", headers={"X-Admin-Token": "demo-admin"})
+    ota.call("GetProviderConfig.aspx")
+    assert len(lines) == 3, lines
+    pattern = (r"(\S+) (\w+) (\S+) (GET|POST) (\S+)(?: retcode=(\S+))? status=(\d+) (\d+\.\d)ms")
+    parsed = [re.fullmatch(pattern, line) for line in lines]
+    assert all(parsed), lines
+    assert [(m[2], m[5], m[7]) for m in parsed] == [("page", "/theater/GetProviderConfig.aspx", "200"),
+                                                     ("admin", "/theater/_admin", "200"),
+                                                     ("page", "/GetProviderConfig.aspx", "200")]
+    assert parsed[2][3] == DEMO.user and parsed[2][6] == "0"
+    assert datetime.fromisoformat(parsed[0][1]) == START.astimezone(mock.tz)
+
+
+def test_a_writer_that_falls_behind_drops_lines_and_says_so():
+    release = threading.Event()
+
+    class Stuck:
+        def __init__(self) -> None:
+            self.text: list[str] = []
+
+        def write(self, text: str) -> None:
+            release.wait(10)  # a full pipe nobody reads
+            self.text.append(text)
+
+        def flush(self) -> None:
+            pass
+
+    stream = Stuck()
+    writer = LineWriter(stream, lines=5, every=0.01)
+    try:
+        writer.put("line 0")
+        time.sleep(0.2)  # the writer took it and is stuck writing it
+        started = time.perf_counter()
+        for i in range(1, 50):
+            writer.put(f"line {i}")
+        assert time.perf_counter() - started < 0.1  # never waited for the stream
+        release.set()
+        deadline = time.monotonic() + 5
+        while len(stream.text) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        writer.put("after")
+    finally:
+        writer.stop()
+    written = "".join(stream.text)
+    assert written.startswith("line 0\nline 1\n") and "line 5\n" in written and "line 6\n" not in written
+    assert "(44 log lines dropped" in written and written.endswith("after\n")
+    writer.stop()  # again: nothing to stop
+
+
+def test_stop_writes_what_is_buffered_and_ends_the_thread():
+    class Kept:
+        text = ""
+
+        def write(self, text: str) -> None:
+            self.text += text
+
+        def flush(self) -> None:
+            pass
+
+    stream = Kept()
+    writer = LineWriter(stream, every=60)
+    writer.put("one")
+    writer.put("two")
+    writer.stop()
+    assert stream.text == "one\ntwo\n"
+    assert not [t for t in threading.enumerate() if t.name == "ybx-request-log" and t.is_alive()]
+
+
+def _serve(tmp_path, *extra: str):
+    port = free_port()
+    err = (tmp_path / "stderr.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "mockserver.cli", "serve", "--port", str(port), "--db", ":memory:",
+                             "--no-theater", "--admin-token", "t", *extra], stdout=subprocess.DEVNULL, stderr=err)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{base}/_admin", headers={"X-Admin-Token": "t"}, timeout=1)
+            return proc, base
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError((tmp_path / "stderr.log").read_text())
+
+
+def _stop(proc) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def test_ybx_mock_serve_logs_json_lines_by_its_clock_and_quiet_turns_them_off(spec, tmp_path):
+    page = spec.page("GetProviderConfig.aspx")
+    proc, base = _serve(tmp_path, "--log-format", "json")
+    try:
+        httpx.post(f"{base}/_admin/clock", json={"set": "2029-03-01T08:30:00+08:00", "freeze": True},
+                   headers={"X-Admin-Token": "t"})
+        httpx.get(f"{base}/{page.page}", params=encode_request(page, {}, DEMO, spec.profile()))
+        log = tmp_path / "stderr.log"
+        deadline = time.monotonic() + 10
+        while page.page not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        _stop(proc)
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    pages = [line for line in lines if line["kind"] == "page"]
+    assert pages and pages[-1]["at"] == "2029-03-01T08:30:00.000+08:00" and pages[-1]["agent"] == DEMO.user
+    assert pages[-1]["retcode"] == "0" and pages[-1]["page"] == page.page
+    assert any(line["kind"] == "admin" and line["path"] == "/_admin/clock" for line in lines)
+    proc, base = _serve(tmp_path, "--quiet")
+    try:
+        httpx.get(f"{base}/{page.page}", params=encode_request(page, {}, DEMO, spec.profile()))
+    finally:
+        _stop(proc)
+    assert page.page not in (tmp_path / "stderr.log").read_text()
