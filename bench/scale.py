@@ -46,7 +46,8 @@ def sizes_from_env(default: str) -> list[int]:
 
 
 def _fresh_db(path: Path) -> None:
-    """The schema and the world's agents, as the mock creates them on first start."""
+    """The schema and the world's agents, as the mock creates them on first start (now, by the wall clock
+    the benchmarked mock also runs on)."""
     from mockserver.handlers import load_all
     from mockserver.server import seed
     from mockserver.store import Store
@@ -54,7 +55,7 @@ def _fresh_db(path: Path) -> None:
 
     load_all()  # handler modules register their own tables
     store = Store(path)
-    seed(store, load_world(throughput.bench_world()))
+    seed(store, load_world(throughput.bench_world()), at=datetime.now(TZ))
     store.close()
 
 

@@ -12,10 +12,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import events, journal, outbox, sweeper
+from . import events, journal, outbox, server, sweeper
 from .context import Mock
 from .faults import BY_NAME as FAULTS
-from .server import seed
 
 
 def _rows(mock: Mock, sql: str, args: tuple = ()) -> list[dict[str, Any]]:
@@ -84,8 +83,22 @@ def admin_routes(mock: Mock, token: str) -> list[Route]:
         return JSONResponse({"attempts": [a.__dict__ for a in made]})
 
     async def reset(request: Request) -> Response:
-        seed(mock.store, mock.world)
-        return JSONResponse({"reset": True, "world": mock.world.source})
+        data = await body(request)
+        unknown = sorted(set(data) - {"clock", "freeze"})
+        if unknown:
+            raise ValueError(f"unknown field {unknown[0]!r}: give {{\"clock\": ISO-8601, \"freeze\": true|false}} or no body")
+        if not isinstance(data.get("freeze", False), bool):
+            raise ValueError("freeze must be true or false")
+        if "freeze" in data and "clock" not in data:
+            raise ValueError("freeze needs a clock to stand at")
+        when = None
+        if "clock" in data:
+            try:
+                when = datetime.fromisoformat(str(data["clock"]))
+            except ValueError:
+                raise ValueError(f"clock {data['clock']!r} is not an ISO 8601 date-time (2028-02-29T10:00:00+08:00)") from None
+            when = when if when.tzinfo else when.replace(tzinfo=mock.tz)  # no offset: the supplier's time
+        return JSONResponse(server.reset(mock, when, bool(data.get("freeze", False))))
 
     async def order(request: Request) -> Response:
         orderid = request.path_params["orderid"]
@@ -130,8 +143,10 @@ def admin_routes(mock: Mock, token: str) -> list[Route]:
         return JSONResponse(dict(result))
 
     async def info(request: Request) -> Response:
+        seeded = mock.seeded.seed_instant()
         return JSONResponse({"now": mock.now().isoformat(), "world": mock.world.source, "profile": mock.profile.name,
-                             "faults": sorted(mock.faults), "known_faults": sorted(FAULTS)})
+                             "faults": sorted(mock.faults), "known_faults": sorted(FAULTS),
+                             "seeded_at": seeded.isoformat() if seeded else None})
 
     table = [
         ("/_admin", info, ["GET"]), ("/_admin/clock", clock, ["GET", "POST"]), ("/_admin/sms", sms, ["GET"]),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+from datetime import datetime
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -19,7 +20,8 @@ def app() -> Starlette:
     settings = Settings(db=raw.get("db", "ybx-mock.db"), world=Path(raw["world"]) if raw.get("world") else None,
                         profile=raw.get("profile", "default"), faults=tuple(raw.get("faults", ())),
                         admin_token=raw.get("admin_token", "demo-admin"), certify=bool(raw.get("certify")), memo=bool(raw.get("memo", True)),
-                        theater_world=Path(t) if (t := raw.get("theater_world", str(DEFAULT_THEATER_WORLD))) else None)
+                        theater_world=Path(t) if (t := raw.get("theater_world", str(DEFAULT_THEATER_WORLD))) else None,
+                        clock=datetime.fromisoformat(raw["clock"]) if raw.get("clock") else None)
     mock = build_mock(settings)
     log = None
     if not raw.get("quiet"):  # one line per request unless `ybx-mock serve --quiet`; each worker its own writer

@@ -1,4 +1,4 @@
-"""`ybx-mock serve | faults | events`."""
+"""`ybx-mock serve | check-world | wait | faults | events`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ import argparse
 import json
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from . import faults as fault_registry
 
@@ -27,26 +30,60 @@ def _port_taken(host: str, port: int) -> str:
     return ""
 
 
+def _checked_worlds(paths: list[tuple[Path | None, str | None]], profile_name: str) -> tuple[list[Any], Any] | None:
+    """Each world checked against the spec (mode: the one it must have); problems go to stderr, one
+    line each. Returns the worlds and the profile, or None when any file has a problem."""
+    from spec.loader import load_spec
+
+    from .world import check_world
+
+    spec = load_spec()
+    profile = spec.profile(profile_name)
+    worlds, bad = [], False
+    for path, mode in paths:
+        world, problems = check_world(path, spec=spec, profile=profile, mode=mode)
+        for p in problems:
+            print(p, file=sys.stderr)
+        bad = bad or bool(problems)
+        worlds.append(world)
+    return None if bad else (worlds, profile)
+
+
+def _clock_arg(value: str, tz_name: str) -> datetime:
+    """--clock: ISO 8601; without an offset, the supplier's time zone."""
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"--clock {value!r} is not an ISO 8601 date-time (2028-02-29T10:00:00+08:00)") from None
+    return when if when.tzinfo else when.replace(tzinfo=ZoneInfo(tz_name))
+
+
+def _said(exc: Exception) -> str:
+    return str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .server import DEFAULT_THEATER_WORLD, theater_db
-    from .world import load_world
+    from .server import DEFAULT_THEATER_WORLD, Settings, clock_on_seeded, theater_db
 
     theater_world = None if args.no_theater else (args.theater_world or DEFAULT_THEATER_WORLD)
     try:
         fault_registry.validate(args.fault)
-        world = load_world(args.world)
-        theater = load_world(theater_world) if theater_world else None
-        if theater is not None and theater.supplier.mode != "theater":
-            raise ValueError(f"{theater_world}: the theater world must have supplier.mode theater")
-    except (fault_registry.UnknownFault, ValueError) as exc:
-        print(f"ybx-mock: {exc}", file=sys.stderr)
+        checked = _checked_worlds([(args.world, None), *([(theater_world, "theater")] if theater_world else [])],
+                                  args.profile)
+        if checked is None:
+            return 2
+        (world, *rest), profile = checked
+        theater = rest[0] if rest else None
+        clock = _clock_arg(args.clock, profile.fee_bands.timezone) if args.clock else None
+    except (fault_registry.UnknownFault, KeyError, ValueError) as exc:
+        print(f"ybx-mock: {_said(exc)}", file=sys.stderr)
         return 2
     settings = {"db": args.db, "world": str(args.world) if args.world else None, "faults": args.fault,
                 "admin_token": args.admin_token, "profile": args.profile,
                 "theater_world": str(theater_world) if theater_world else None, "certify": args.certify, "memo": not args.no_memo,
-                "quiet": args.quiet, "log_format": args.log_format}
+                "clock": clock.isoformat() if clock else None, "quiet": args.quiet, "log_format": args.log_format}
     os.environ["YBX_MOCK_SETTINGS"] = json.dumps(settings)
     problem = _port_taken(args.host, args.port)
     if problem:  # say so before the banner: a banner followed by a bind error reads like a running mock
@@ -62,6 +99,9 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"  home page:  {base}/   request log: "
           f"{'off (--quiet)' if args.quiet else f'one line per request on stderr ({args.log_format})'}", flush=True)
     print(f"  database:   {args.db}   faults: {', '.join(args.fault) or 'none'}", flush=True)
+    moved = clock_on_seeded(Settings(db=args.db, clock=clock), ZoneInfo(profile.fee_bands.timezone))
+    if moved:
+        print(f"  {moved}", flush=True)
     if args.certify:
         print(f"  certification mode: every request is judged; journal at {base}/_admin/journal", flush=True)
     if theater is not None:
@@ -109,6 +149,24 @@ def _events(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_world(args: argparse.Namespace) -> int:
+    """Check world files without serving: problems to stderr, one "ok" line per good file."""
+    from .world import SHIPPED_WORLDS
+
+    paths = args.files or list(SHIPPED_WORLDS)
+    try:
+        checked = _checked_worlds([(p, None) for p in paths], args.profile)
+    except KeyError as exc:
+        print(f"ybx-mock: {_said(exc)}", file=sys.stderr)
+        return 2
+    if checked is None:
+        return 2
+    for path, world in zip(paths, checked[0]):
+        relative = " (dates relative to the seed day)" if world.relative else ""
+        print(f"{path}: ok: {world.supplier.mode}, {len(world.products)} products, {len(world.agents)} agents{relative}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ybx-mock", description="The YBX mock supplier.")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -120,6 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--theater-world", type=Path, default=None, metavar="FILE",
                        help="theater world YAML served under /theater/ (default: the shipped theater world)")
     serve.add_argument("--no-theater", action="store_true", help="serve no theater supplier")
+    serve.add_argument("--clock", metavar="ISO", default=None,
+                       help="a new database is seeded with the clock at this instant (2028-02-29T10:00:00+08:00; no "
+                            "offset: Asia/Shanghai), the world's relative dates counting from its day; on a database "
+                            "already seeded, the clock is moved there and the world's days stay as seeded")
     serve.add_argument("--certify", action="store_true",
                        help="certification mode: judge every request and keep the journal at /_admin/journal")
     serve.add_argument("--no-memo", action="store_true",
@@ -139,12 +201,17 @@ def main(argv: list[str] | None = None) -> int:
     wait.add_argument("--url", default=f"http://127.0.0.1:{DEFAULT_PORT}", help="the mock's base URL")
     wait.add_argument("--admin-token", default="demo-admin", help="the mock's admin token (default demo-admin)")
     wait.add_argument("--timeout", type=float, default=20, help="seconds to wait before giving up (default 20)")
+    check = sub.add_parser("check-world", help="check world files as serve would, without serving (exit 2 on a problem)")
+    check.add_argument("files", nargs="*", type=Path, metavar="FILE",
+                       help="world YAML files (default: the shipped worlds, mockserver/worlds/*.yaml)")
+    check.add_argument("--profile", default="default", help="the spec profile whose codes the worlds are checked against")
     sub.add_parser("faults", help="list the fault switches")
     sub.add_parser("events", help="list the supplier-side events of the admin API")
     args = parser.parse_args(argv)
     if args.cmd == "serve" and args.db == ":memory:" and args.workers > 1:
         parser.error("--db :memory: cannot be shared by several workers")
-    return {"serve": _serve, "wait": _wait, "faults": _faults, "events": _events}[args.cmd](args)
+    return {"serve": _serve, "wait": _wait, "faults": _faults, "events": _events,
+            "check-world": _check_world}[args.cmd](args)
 
 
 if __name__ == "__main__":

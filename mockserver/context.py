@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from spec.clock import Clock
 from spec.model import Page, Profile, Spec
 
+from .seeding import SeededWorld
 from .store import Store
 from .world import AgentSeed, World
 
@@ -18,10 +19,19 @@ from .world import AgentSeed, World
 class Mock:
     spec: Spec
     profile: Profile  # as bent by the active faults
-    world: World
+    template: World  # as loaded: relative dates are resolved against the store's seed day (`world`)
     store: Store
     clock: Clock
     faults: frozenset[str] = field(default_factory=frozenset)
+    seeded: SeededWorld = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.seeded = SeededWorld(self.template, self.store)
+
+    @property
+    def world(self) -> World:
+        """The world as seeded: every date concrete (the days of the last seeding, first start or reset)."""
+        return self.seeded.world(self.tz, self.clock)
 
     @property
     def tz(self) -> ZoneInfo:

@@ -5,18 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from spec import crypto
-from spec.clock import Clock, SystemClock
+from spec.clock import Clock, FrozenClock, SystemClock
 from spec.loader import load_spec
 from spec.model import Spec
 
 from . import faults as fault_registry
 from .context import Mock
 from .handlers import load_all
-from .stage import check_seat_states
-from .store import Store
-from .world import WORLDS_DIR, World, WorldError, load_world
+from .store import SEED_INSTANT, Store
+from .world import WORLDS_DIR, World, load_world
 
 DEFAULT_THEATER_WORLD = WORLDS_DIR / "theater.yaml"
 
@@ -51,10 +52,24 @@ class StoreClock:
             return datetime.fromisoformat(frozen)
         return self._base.now() + timedelta(seconds=offset)
 
+    @property
+    def store(self) -> Store:
+        """The database the clock's settings live in (the scenic supplier's; the theater shares it)."""
+        return self._store
+
+    def base_now(self) -> datetime:
+        """What the clock reads once its settings are gone (a reset without a clock): wall time."""
+        return self._base.now()
+
+    def settings(self, when: datetime, freeze: bool) -> dict[str, str]:
+        """The meta settings that put the clock at `when` (running from there, or frozen)."""
+        return {"clock_offset": repr((when - self._base.now()).total_seconds()),
+                "clock_frozen": when.isoformat() if freeze else ""}
+
     def _save(self, when: datetime, freeze: bool) -> None:
         with self._store.transaction() as db:
-            self._store.set_meta(db, "clock_offset", repr((when - self._base.now()).total_seconds()))
-            self._store.set_meta(db, "clock_frozen", when.isoformat() if freeze else "")
+            for key, value in self.settings(when, freeze).items():
+                self._store.set_meta(db, key, value)
 
     def set(self, when: datetime, freeze: bool | None = None) -> None:
         if when.tzinfo is None:
@@ -75,25 +90,56 @@ class Settings:
     theater_world: Path | None = DEFAULT_THEATER_WORLD  # None: no theater supplier under /theater/
     certify: bool = False  # journal and judge every interface request (mockserver.journal)
     memo: bool = True  # reuse read-only answers while state and clock second stay (mockserver.memo)
+    clock: datetime | None = None  # the clock's instant when a new database is seeded (ybx-mock serve --clock)
 
 
-def seed(store: Store, world: World, *, only_if_empty: bool = False) -> bool:
-    return store.seed(world, {a.user: crypto.md5_upper(a.pay_password) for a in world.agents}, only_if_empty=only_if_empty)
+def seed(store: Store, world: World, *, at: datetime, clock: dict[str, str] | None = None,
+         only_if_empty: bool = False) -> bool:
+    """Seed `store` with `world`, its relative dates counting from `at` (the clock's instant), the
+    `clock` settings (`StoreClock.settings`) in the same transaction; see `Store.seed`."""
+    return store.seed(world, {a.user: crypto.md5_upper(a.pay_password) for a in world.agents},
+                      at=at.isoformat(), settings=clock, only_if_empty=only_if_empty)
 
 
 def build_mock(settings: Settings, spec: Spec | None = None, clock: Clock | None = None) -> Mock:
-    """A `Mock` on the settings' database; the world is seeded only into an empty database."""
+    """A `Mock` on the settings' database; the world is seeded only into an empty database (with the
+    clock at `settings.clock` when given, unless a `clock` is passed in)."""
     spec = spec or load_spec()
     load_all()  # handler modules register their pages, tables and supplier events
     active = fault_registry.validate(list(settings.faults))
-    world = load_world(settings.world)
-    check_seat_states(world.stage, spec, str(settings.world or "the shipped world"))  # a theater world served at /
+    profile = spec.profile(settings.profile)
+    world = load_world(settings.world, spec=spec, profile=profile)
     store = Store(settings.db)
-    seed(store, world, only_if_empty=True)
+    tz = ZoneInfo(profile.fee_bands.timezone)
     if clock is None:
-        clock = StoreClock(store)
-    profile = fault_registry.apply_to_profile(spec.profile(settings.profile), active)
-    return Mock(spec=spec, profile=profile, world=world, store=store, clock=clock, faults=active)
+        clock = store_clock = StoreClock(store)
+        start = settings.clock or store_clock.now()  # a new database's StoreClock reads the wall time
+        seed(store, world, at=start.astimezone(tz), clock=store_clock.settings(start, False) if settings.clock else None,
+             only_if_empty=True)
+    else:
+        seed(store, world, at=clock.now().astimezone(tz), only_if_empty=True)
+    return Mock(spec=spec, profile=fault_registry.apply_to_profile(profile, active), template=world, store=store,
+                clock=clock, faults=active)
+
+
+def clock_on_seeded(settings: Settings, tz: ZoneInfo) -> str:
+    """`ybx-mock serve --clock` on a database already seeded: the clock is moved there and the
+    world's days stay as seeded. Returns the line saying so; "" when the database is new (its
+    workers seed it with the clock at `settings.clock`)."""
+    if settings.clock is None or settings.db == ":memory:" or not Path(settings.db).exists():
+        return ""
+    load_all()  # the handlers' tables, as a worker creates them
+    store = Store(settings.db)
+    try:
+        if not store.meta("seeded"):
+            return ""
+        StoreClock(store).set(settings.clock, freeze=False)
+        seeded = store.meta(SEED_INSTANT)
+    finally:
+        store.close()
+    days = f"stay as seeded on {datetime.fromisoformat(seeded).astimezone(tz).date()}" if seeded else "stay as seeded"
+    return (f"--clock: {settings.db} is already seeded: the clock is moved to {settings.clock.isoformat()}, the "
+            f"world's days {days} (POST /_admin/reset {{\"clock\": …}} seeds them again from there)")
 
 
 def theater_db(db: str) -> str:
@@ -109,11 +155,32 @@ def build_theater_mock(settings: Settings, scenic: Mock) -> Mock | None:
     profile, faults and clock (moving the scenic clock moves both)."""
     if settings.theater_world is None:
         return None
-    world = load_world(settings.theater_world)
-    if world.supplier.mode != "theater":
-        raise WorldError(f"{settings.theater_world}: the theater world must have supplier.mode theater")
-    check_seat_states(world.stage, scenic.spec, str(settings.theater_world))  # the spec's seat states only
+    world = load_world(settings.theater_world, spec=scenic.spec, profile=scenic.spec.profile(settings.profile),
+                       mode="theater")
     store = Store(theater_db(settings.db))
-    seed(store, world, only_if_empty=True)
-    return Mock(spec=scenic.spec, profile=scenic.profile, world=world, store=store, clock=scenic.clock,
+    seed(store, world, at=scenic.now(), only_if_empty=True)
+    return Mock(spec=scenic.spec, profile=scenic.profile, template=world, store=store, clock=scenic.clock,
                 faults=scenic.faults)
+
+
+def reset(mock: Mock, when: datetime | None = None, freeze: bool = False) -> dict[str, Any]:
+    """`POST /_admin/reset`: the world's initial state again, its relative dates counting from the
+    clock's instant. With `when`, the clock is set there first (running, or frozen with `freeze`);
+    without, a supplier that keeps the clock (the scenic one) puts it back to wall time, and one that
+    shares another's (the theater) leaves it where it is. Returns what the admin API answers."""
+    clock = mock.clock
+    if isinstance(clock, StoreClock) and clock.store is mock.store:  # the clock's settings go with the seeding
+        at = (when or clock.base_now()).astimezone(mock.tz)
+        seed(mock.store, mock.template, at=at, clock=clock.settings(when, freeze) if when else None)
+    else:
+        if when is not None:
+            if isinstance(clock, StoreClock):
+                clock.set(when, freeze)
+            elif isinstance(clock, FrozenClock):
+                clock.set(when)
+            else:
+                raise ValueError("this mock's clock cannot be set")
+        at = (when or clock.now()).astimezone(mock.tz)
+        seed(mock.store, mock.template, at=at)
+    return {"reset": True, "world": mock.template.source, "now": mock.now().isoformat(),
+            "frozen": bool(getattr(clock, "frozen", False)), "seed_day": at.astimezone(mock.tz).date().isoformat()}

@@ -4,8 +4,6 @@ seats form the manual's linked list per row (FirstSeat / NextSeatID, 4.2.20)."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
@@ -13,18 +11,13 @@ from zoneinfo import ZoneInfo
 
 from spec.model import Spec
 
+from .worldfile import WorldText
+
 # The seat state codes (4.2.21 座位状态说明) are the spec's (tables/seat_status.yaml roles): a world
 # names only the states the supplier's staff set on a seat, checked by `check_seat_states` where the
 # world meets the spec; booking moves a free seat to the booking and sold states and back (seats.py).
 SEAT_SIZE = 30  # view units of the standard seat view (gap queryrowsandseatslist-geometry-types)
 AREA_GAP = 2  # empty rows between two areas in the standard view
-
-_TIME = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
-
-
-class StageError(ValueError):
-    """The theater part of a world file is not usable; the message names the entry."""
-
 
 @dataclass(frozen=True)
 class Seat:
@@ -140,22 +133,17 @@ def hhmm(t: time) -> str:
     return t.strftime("%H%M")
 
 
-def _time(value: Any, what: str) -> time:
-    m = _TIME.fullmatch(str(value))
-    if not m:
-        raise StageError(f"{what}: {value!r} is not HH:MM (quote it in YAML)")
-    return time(int(m.group(1)), int(m.group(2)))
+def _time(value: str) -> time:
+    hours, minutes = str(value).split(":")
+    return time(int(hours), int(minutes))
 
 
 def _area(raw: dict[str, Any], theater: str, top: int, width: int, fixed: dict[str, str]) -> SeatArea:
     area_id = str(raw["id"])
-    counts = [int(n) for n in raw["rows"]]
-    if not counts or min(counts) <= 0:
-        raise StageError(f"area {area_id}: rows must list positive seat counts")
     rows = []
-    for r, count in enumerate(counts, 1):
+    for r, count in enumerate((int(n) for n in raw["rows"]), 1):
         ids = [f"{area_id}-{r}-{n}" for n in range(1, count + 1)]
-        seats = tuple(Seat(sid, str(n), area_id, str(r), ids[n] if n < count else "", fixed.pop(sid, ""))
+        seats = tuple(Seat(sid, str(n), area_id, str(r), ids[n] if n < count else "", fixed.get(sid, ""))
                       for n, sid in enumerate(ids, 1))
         x = (width - count) * SEAT_SIZE // 2  # rows are centred (SeatAlig M)
         rows.append(SeatRow(f"{area_id}-{r}", str(r), x, (top + r - 1) * SEAT_SIZE, count * SEAT_SIZE, SEAT_SIZE,
@@ -163,67 +151,79 @@ def _area(raw: dict[str, Any], theater: str, top: int, width: int, fixed: dict[s
     return SeatArea(area_id, str(raw["name"]), str(raw.get("color", "")), str(raw["product"]), theater, tuple(rows))
 
 
-def _theater(raw: dict[str, Any], products: set[str]) -> Theater:
+def _theater(raw: dict[str, Any]) -> Theater:
     theater_id = str(raw["id"])
-    fixed: dict[str, str] = {}
-    for state, seat_ids in (raw.get("seat_states") or {}).items():
-        if not str(state):
-            raise StageError(f"theater {theater_id}: an empty seat state in seat_states")
-        fixed.update({str(s): str(state) for s in seat_ids})
+    fixed = {str(s): str(state) for state, seat_ids in (raw.get("seat_states") or {}).items() for s in seat_ids}
     width = max((int(n) for a in raw["areas"] for n in a["rows"]), default=0)
     areas, top = [], 0
     for a in raw["areas"]:
         area = _area(a, theater_id, top, width, fixed)
-        if area.product not in products:
-            raise StageError(f"area {area.id}: unknown product {area.product!r}")
         areas.append(area)
         top += len(area.rows) + AREA_GAP
-    if fixed:
-        raise StageError(f"theater {theater_id}: unknown seats in seat_states: {sorted(fixed)}")
-    scenes = []
-    for s in raw.get("scenes", ()):
-        what = f"scene {s['id']}"
-        days = tuple(int(d) for d in s.get("weekdays", range(1, 8)))
-        if not days or not set(days) <= set(range(1, 8)):
-            raise StageError(f"{what}: weekdays must be ISO weekdays 1..7")
-        scenes.append(Scene(str(s["id"]), str(s["name"]), theater_id, _time(s["start"], what), _time(s["end"], what),
-                            _time(s["sell_end"], what), _time(s["check_start"], what), _time(s["check_end"], what),
-                            days, bool(s.get("enabled", True))))
-    return Theater(theater_id, str(raw["name"]), tuple(areas), tuple(scenes))
+    scenes = tuple(Scene(str(s["id"]), str(s["name"]), theater_id, _time(s["start"]), _time(s["end"]),
+                         _time(s["sell_end"]), _time(s["check_start"]), _time(s["check_end"]),
+                         tuple(int(d) for d in s.get("weekdays", range(1, 8))), bool(s.get("enabled", True)))
+                   for s in raw.get("scenes", ()))
+    return Theater(theater_id, str(raw["name"]), tuple(areas), scenes)
 
 
-def load_stage(data: dict[str, Any], product_ids: Iterable[str]) -> Stage | None:
-    """The `stage` section of a world file: required in theater mode, refused in scenic mode."""
+def load_stage(data: dict[str, Any]) -> Stage | None:
+    """The `stage` section of a world file that passed `stage_problems` (None when it has none)."""
     raw = data.get("stage")
-    mode = data["supplier"]["mode"]
     if raw is None:
-        if mode == "theater":
-            raise StageError("a theater-mode world needs a stage section (theaters, scenes, seat areas)")
         return None
-    if mode != "theater":
-        raise StageError("only a theater-mode world has a stage section")
-    products = set(product_ids)
-    stage = Stage(tuple(_theater(t, products) for t in raw.get("theaters") or ()),
-                  int(raw.get("seat_pay_minutes", 15)))
-    ids = [f"{kind} {x.id}" for t in stage.theaters
-           for kind, x in (("theater", t), *(("scene", s) for s in t.scenes), *(("area", a) for a in t.areas))]
-    dupes = sorted({i for i in ids if ids.count(i) > 1})
-    if dupes:
-        raise StageError(f"duplicate ids: {dupes}")
-    if stage.seat_pay_minutes <= 0:
-        raise StageError("seat_pay_minutes must be positive")
-    return stage
+    return Stage(tuple(_theater(t) for t in raw.get("theaters") or ()), int(raw.get("seat_pay_minutes", 15)))
 
 
-def check_seat_states(stage: Stage | None, spec: Spec, source: str = "") -> None:
-    """Refuse a stage naming a seat state the spec's seat-state table does not give the supplier's
-    staff to set (role fixed, tables/seat_status.yaml); `source` names the world file."""
-    if stage is None:
-        return
-    allowed = spec.seat_codes("fixed")
-    for t in stage.theaters:
-        unknown = sorted({s.fixed for a in t.areas for s in a.seats if s.fixed} - set(allowed))
-        if unknown:
-            where = f"{source}: " if source else ""
-            raise StageError(f"{where}theater {t.id}: seat state {unknown[0]!r} in seat_states is not one the "
-                             f"supplier sets: {', '.join(allowed)} (tables/seat_status.yaml, role fixed)")
+def _entries(data: Any, key: str) -> list[tuple[int, dict[str, Any]]]:
+    items = data.get(key) if isinstance(data, dict) else None
+    return [(i, x) for i, x in enumerate(items if isinstance(items, list) else ()) if isinstance(x, dict)]
+
+
+def stage_problems(text: WorldText, products: set[str], spec: Spec | None = None) -> None:
+    """Add what the world schema cannot say about the stage: ids given twice, an area selling an
+    unknown product, seat_states naming seats the areas do not have, or (with `spec`) a state that
+    is not one the spec gives the supplier's staff to set (role fixed, tables/seat_status.yaml)."""
+    stage = text.data.get("stage") if isinstance(text.data, dict) else None
+    first: dict[str, tuple[str | int, ...]] = {}
+
+    def once(kind: str, path: tuple[str | int, ...], value: Any) -> None:
+        if not isinstance(value, str):
+            return
+        if f"{kind} {value}" in first:
+            line = text.position(first[f"{kind} {value}"])[0]
+            text.add(path, f"duplicate {kind} id {value!r} (first on line {line})")
+        else:
+            first[f"{kind} {value}"] = path
+
+    allowed = spec.seat_codes("fixed") if spec is not None else ()
+    for t, theater in _entries(stage, "theaters"):
+        where: tuple[str | int, ...] = ("stage", "theaters", t)
+        once("theater", (*where, "id"), theater.get("id"))
+        for c, scene in _entries(theater, "scenes"):
+            once("scene", (*where, "scenes", c, "id"), scene.get("id"))
+        seats: set[str] = set()
+        for a, area in _entries(theater, "areas"):
+            once("area", (*where, "areas", a, "id"), area.get("id"))
+            product = area.get("product")
+            if isinstance(product, str) and product not in products:
+                text.add((*where, "areas", a, "product"), f"unknown product {product!r} (the world's products: "
+                                                          f"{', '.join(sorted(products)) or 'none'})")
+            rows = area.get("rows") if isinstance(area.get("rows"), list) else []
+            seats |= {f"{area.get('id')}-{r}-{n}" for r, count in enumerate(rows, 1)
+                      if isinstance(count, int) and not isinstance(count, bool) for n in range(1, count + 1)}
+        states = theater.get("seat_states")
+        named: dict[str, str] = {}
+        for state, seat_ids in (states.items() if isinstance(states, dict) else ()):
+            path = (*where, "seat_states", str(state))
+            if allowed and str(state) and str(state) not in allowed:
+                text.add(path, f"seat state {str(state)!r} is not one the supplier sets: {', '.join(allowed)} "
+                               "(tables/seat_status.yaml, role fixed)", key=True)
+            for i, seat in enumerate(seat_ids if isinstance(seat_ids, list) else ()):
+                if not isinstance(seat, str):
+                    continue
+                if seat not in seats:
+                    text.add((*path, i), f"unknown seat {seat!r} (seat IDs are <area>-<row>-<seat>)")
+                elif seat in named:
+                    text.add((*path, i), f"seat {seat!r} is already in state {named[seat]!r}")
+                named.setdefault(seat, str(state))

@@ -10,11 +10,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 from .world import World
 
 SCHEMA_VERSION = "1"
+# meta key: the clock's instant when the world was seeded; its relative dates count from its day
+SEED_INSTANT = "seed_instant"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -204,12 +206,18 @@ class Store:
 
     # ------------------------------------------------------------ world seeding
 
-    def seed(self, world: World, pay_password_md5: dict[str, str], *, only_if_empty: bool = False) -> bool:
-        """Replace all state by the world's initial state (used at first start and by reset). With
-        `only_if_empty`, a database already seeded is left alone; the test is inside the write
-        transaction, so two workers starting on a new database cannot both seed it."""
+    def seed(self, world: World, pay_password_md5: dict[str, str], *, at: str,
+             settings: Mapping[str, str] | None = None, only_if_empty: bool = False) -> bool:
+        """Replace all state by the world's initial state (used at first start and by reset). `at`, the
+        clock's instant (ISO 8601), is kept as the seed instant the world's relative dates count from,
+        and `settings` (the clock's) are written, both in the same transaction. With `only_if_empty`, a
+        database already seeded is left alone (given `at` as its seed instant if it was seeded before
+        the seed instant was kept); the test is inside the write transaction, so two workers starting on
+        a new database cannot both seed it."""
         with self.transaction() as db:
             if only_if_empty and db.execute("SELECT 1 FROM meta WHERE key='seeded'").fetchone() is not None:
+                if db.execute("SELECT 1 FROM meta WHERE key=?", (SEED_INSTANT,)).fetchone() is None:
+                    self.set_meta(db, SEED_INSTANT, at)
                 return False
             extra = tuple(t for _, tables in _EXTRA_SCHEMAS for t in tables)
             for table in ("agents", "orders", "order_items", "realnames", "stock", "segment_use", "transactions",
@@ -223,6 +231,9 @@ class Store:
             self.meta_version += 1
             db.execute("INSERT INTO meta VALUES('seeded', ?)", (world.source,))
             db.execute("INSERT INTO meta VALUES('schema', ?)", (SCHEMA_VERSION,))
+            db.execute("INSERT INTO meta VALUES(?, ?)", (SEED_INSTANT, at))
+            for key, value in (settings or {}).items():
+                db.execute("INSERT INTO meta VALUES(?, ?)", (key, value))
         return True
 
     # ------------------------------------------------------------ meta

@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import yaml
+from spec.model import FeeItem, Profile, Spec
 
-from spec.model import FeeItem
-
+from .days import Day, Moment, RelativeDay, RelativeMoment, day_on, moment_on, parse_day, parse_moment
 from .stage import Stage, load_stage
+from .worldcheck import schema_problems, semantic_problems
+from .worldfile import Problem, WorldError, read_world_text
 
 WORLDS_DIR = Path(__file__).parent / "worlds"
 DEFAULT_WORLD = WORLDS_DIR / "scenic.yaml"
-
-
-class WorldError(ValueError):
-    """The world file is not usable; the message names the entry."""
+SHIPPED_WORLDS = tuple(sorted(WORLDS_DIR.glob("*.yaml")))
 
 
 @dataclass(frozen=True)
@@ -56,7 +54,7 @@ class Product:
     maximum: int = 100
     simple_id_max: int = 0
     daily_stock: int = 0  # 0: unlimited
-    sold_out: tuple[date, ...] = ()
+    sold_out: tuple[Day, ...] = ()  # all dates once the world is resolved (`World.on`)
     free_every: int = 0  # N-free-X: every `free_every` tickets, `free_count` are free (2.12)
     free_count: int = 0
     preorder_days: int = 3  # order validity after the effect date (2.10)
@@ -114,6 +112,23 @@ class World:
     year_cards: tuple[YearCard, ...] = ()  # the REST page's orders (003 help page)
     source: str = field(default="", compare=False)
     stage: Stage | None = None  # theaters, scenes and seats of a theater-mode supplier
+    seed_day: date | None = None  # the day relative dates were resolved against (None: not resolved)
+
+    @property
+    def relative(self) -> bool:
+        """Whether some date is written relative to the seed day (the world must be resolved: `on`)."""
+        return any(isinstance(d, RelativeDay) for p in self.products for d in p.sold_out) or any(
+            isinstance(v, (RelativeDay, RelativeMoment))
+            for c in self.year_cards for v in (c.ordertime, c.effectdate, c.deliverytime))
+
+    def on(self, seed_day: date) -> World:
+        """This world seeded on `seed_day`: every relative date made absolute."""
+        products = tuple(replace(p, sold_out=tuple(day_on(d, seed_day) for d in p.sold_out)) if p.sold_out else p
+                         for p in self.products)
+        cards = tuple(replace(c, ordertime=moment_on(c.ordertime, seed_day), effectdate=day_on(c.effectdate, seed_day),
+                              deliverytime=None if c.deliverytime is None else moment_on(c.deliverytime, seed_day))
+                      for c in self.year_cards)
+        return replace(self, products=products, year_cards=cards, seed_day=seed_day)
 
     def product(self, product_id: str) -> Product | None:
         return next((p for p in self.products if p.id == product_id), None)
@@ -122,92 +137,84 @@ class World:
         return next((a for a in self.agents if a.user == user), None)
 
 
-def _fee_items(raw: list[dict]) -> tuple[FeeItem, ...]:
-    return tuple(FeeItem(i["unit"], int(i["unitcount"]), i["feecalmode"], Decimal(str(i["feevalue"]))) for i in raw or ())
+def _fee_items(raw: list[dict[str, Any]]) -> tuple[FeeItem, ...]:
+    return tuple(FeeItem(i["unit"], int(i["unitcount"]), i["feecalmode"], Decimal(i["feevalue"])) for i in raw or ())
 
 
 def _build(data: dict[str, Any], source: str) -> World:
+    """The world of data that passed the checks (`check_world`)."""
     s = data["supplier"]
     supplier = Supplier(
-        mode=s["mode"], providerid=str(s["providerid"]), providername=s["providername"],
-        timed_entry=bool(s.get("timed_entry", False)), feemode=bool(s.get("feemode", True)),
-        activateable=str(s.get("activateable", "1")), tickettype=str(s.get("tickettype", "3")),
-        payandactive=bool(s.get("payandactive", False)), activerefund=bool(s.get("activerefund", True)),
-        payment_approval=bool(s.get("payment_approval", False)),
-        paytimeout_minutes=int(s.get("paytimeout_minutes", 30)), presale_days=int(s.get("presale_days", 90)),
-        voucher_resend_seconds=int(s.get("voucher_resend_seconds", 300)),
-        sms_code_ttl_seconds=int(s.get("sms_code_ttl_seconds", 360)),
-        sms_code_resend_seconds=int(s.get("sms_code_resend_seconds", 60)),
-        sms_code_max_resends=int(s.get("sms_code_max_resends", 50)),
-        page_size=int(s.get("page_size", 20)),
+        mode=s["mode"], providerid=s["providerid"], providername=s["providername"],
+        timed_entry=s.get("timed_entry", False), feemode=s.get("feemode", True),
+        activateable=s.get("activateable", "1"), tickettype=s.get("tickettype", "3"),
+        payandactive=s.get("payandactive", False), activerefund=s.get("activerefund", True),
+        payment_approval=s.get("payment_approval", False),
+        paytimeout_minutes=s.get("paytimeout_minutes", 30), presale_days=s.get("presale_days", 90),
+        voucher_resend_seconds=s.get("voucher_resend_seconds", 300),
+        sms_code_ttl_seconds=s.get("sms_code_ttl_seconds", 360),
+        sms_code_resend_seconds=s.get("sms_code_resend_seconds", 60),
+        sms_code_max_resends=s.get("sms_code_max_resends", 50),
+        page_size=s.get("page_size", 20),
     )
     default_fees = _fee_items(data.get("feeitems", []))
-    products = []
-    for p in data["products"]:
-        products.append(Product(
-            id=str(p["id"]), name=p["name"], price=Decimal(str(p["price"])), service=str(p.get("service", "")),
-            classid=str(p.get("classid", "0")), unit=p.get("unit", "张"), needname=bool(p.get("needname", False)),
-            minimum=int(p.get("minimum", 1)), maximum=int(p.get("maximum", 100)),
-            simple_id_max=int(p.get("simple_id_max", 0)), daily_stock=int(p.get("daily_stock", 0)),
-            sold_out=tuple(date.fromisoformat(str(d)) for d in p.get("sold_out", ())),
-            free_every=int(p.get("free_every", 0)), free_count=int(p.get("free_count", 0)),
-            preorder_days=int(p.get("preorder_days", 3)), webpredays=int(p.get("webpredays", 0)),
+    products = tuple(
+        Product(
+            id=p["id"], name=p["name"], price=Decimal(p["price"]), service=p.get("service", ""),
+            classid=p.get("classid", "0"), unit=p.get("unit", "张"), needname=p.get("needname", False),
+            minimum=p.get("minimum", 1), maximum=p.get("maximum", 100), simple_id_max=p.get("simple_id_max", 0),
+            daily_stock=p.get("daily_stock", 0), sold_out=tuple(parse_day(d) for d in p.get("sold_out", ())),
+            free_every=p.get("free_every", 0), free_count=p.get("free_count", 0),
+            preorder_days=p.get("preorder_days", 3), webpredays=p.get("webpredays", 0),
             feeitems=_fee_items(p["feeitems"]) if "feeitems" in p else default_fees,
-        ))
+        )
+        for p in data["products"]
+    )
     agents = tuple(
         AgentSeed(
-            user=a["user"], password=str(a["password"]), key=a["key"], pay_password=str(a["pay_password"]),
-            name=a["name"], customertype=str(a.get("customertype", "2")), customerid=str(a["customerid"]),
-            mobiles=tuple(str(m) for m in a.get("mobiles", ())), deposit=Decimal(str(a.get("deposit", "0"))),
-            rebate=Decimal(str(a.get("rebate", "0"))), pay_types=tuple(a.get("pay_types", ())),
-            daily_limit=int(a.get("daily_limit", 0)), enabled=bool(a.get("enabled", True)),
+            user=a["user"], password=a["password"], key=a["key"], pay_password=a["pay_password"], name=a["name"],
+            customertype=a.get("customertype", "2"), customerid=a["customerid"], mobiles=tuple(a.get("mobiles", ())),
+            deposit=Decimal(a.get("deposit", "0")), rebate=Decimal(a.get("rebate", "0")),
+            pay_types=tuple(a.get("pay_types", ())), daily_limit=a.get("daily_limit", 0), enabled=a.get("enabled", True),
         )
         for a in data["agents"]
     )
-    world = World(
-        supplier=supplier, products=tuple(products),
-        service_items=tuple(ServiceItem(str(x["code"]), x["name"]) for x in data.get("service_items", ())),
-        time_segments=tuple(
-            TimeSegment(str(t["service"]), int(t["index"]), t["start"], t["end"], int(t["total"]), int(t["capacity"]))
-            for t in data.get("time_segments", ())
-        ),
-        pay_channels=tuple(PayChannel(str(c["id"]), c["name"]) for c in data.get("pay_channels", ())),
-        agents=agents, source=source, stage=load_stage(data, (p.id for p in products)),
+    return World(
+        supplier=supplier, products=products,
+        service_items=tuple(ServiceItem(x["code"], x["name"]) for x in data.get("service_items", ())),
+        time_segments=tuple(TimeSegment(t["service"], t["index"], t["start"], t["end"], t["total"], t["capacity"])
+                            for t in data.get("time_segments", ())),
+        pay_channels=tuple(PayChannel(c["id"], c["name"]) for c in data.get("pay_channels", ())),
+        agents=agents, year_cards=tuple(_year_card(c) for c in data.get("year_cards") or ()), source=source,
+        stage=load_stage(data),
     )
-    _validate(world)
-    return world
 
 
-def _validate(world: World) -> None:
-    if world.supplier.mode not in ("scenic", "theater"):
-        raise WorldError(f"supplier.mode must be scenic or theater, not {world.supplier.mode!r}")
-    for kind, items in (("product", [p.id for p in world.products]), ("agent", [a.user for a in world.agents])):
-        dupes = {x for x in items if items.count(x) > 1}
-        if dupes:
-            raise WorldError(f"duplicate {kind} ids: {sorted(dupes)}")
-    services = {s.code for s in world.service_items}
-    for p in world.products:
-        if p.service and services and p.service not in services:
-            raise WorldError(f"product {p.id}: unknown service item {p.service!r}")
-    for a in world.agents:
-        if len(a.key) < 24:
-            raise WorldError(f"agent {a.user}: KEY must have at least 24 characters")
-        unknown = set(a.pay_types) - {"desk", "deposit", "instant", "rebate"}
-        if unknown:
-            raise WorldError(f"agent {a.user}: unknown payment types {sorted(unknown)}")
-
-
-def load_world(path: Path | None = None) -> World:
-    """Load and check a world file (default: the shipped scenic world)."""
+def check_world(path: Path | None = None, *, spec: Spec | None = None, profile: Profile | None = None,
+                mode: str | None = None) -> tuple[World | None, tuple[Problem, ...]]:
+    """The world of a file and every problem found in it, in file order (the world is None when
+    there is one). With `spec` (and `profile`, default the spec's default), the codes it uses are
+    checked against the spec; with `mode`, the world must be of that mode."""
     path = Path(path) if path else DEFAULT_WORLD
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        world = _build(data, str(path))
-        return replace(world, year_cards=_year_cards(data.get("year_cards") or (), world))
-    except (KeyError, TypeError, ValueError) as exc:
-        if isinstance(exc, WorldError):
-            raise
-        raise WorldError(f"{path}: {exc!r}") from None
+    text = read_world_text(path)
+    if text.data is not None:
+        if not isinstance(text.data, dict):
+            text.add((), "a world is a mapping (supplier, products, agents, …)")
+        else:
+            schema_problems(text)
+            semantic_problems(text, spec, profile, mode)
+    problems = tuple(sorted(text.problems, key=lambda p: (p.line, p.column)))
+    return (None if problems else _build(text.data, str(path))), problems
+
+
+def load_world(path: Path | None = None, *, spec: Spec | None = None, profile: Profile | None = None,
+               mode: str | None = None) -> World:
+    """Load and check a world file (default: the shipped scenic world); `WorldError` lists every
+    problem. Relative dates stay relative until the world is resolved against its seed day (`World.on`)."""
+    world, problems = check_world(path, spec=spec, profile=profile, mode=mode)
+    if world is None:
+        raise WorldError(problems)
+    return world
 
 
 @dataclass(frozen=True)
@@ -224,8 +231,8 @@ class YearCard:
     amount: int
     price: Decimal
     status: str  # ticket status 1-4 of the help page
-    ordertime: datetime  # Asia/Shanghai, as every world time
-    effectdate: date
+    ordertime: Moment  # Asia/Shanghai (naive), as every world time; absolute once resolved
+    effectdate: Day
     statuscode: str  # order status (2.2)
     paymenttype: str | None = None  # payment type id (2.5)
     paytimeout: int | None = None  # minutes
@@ -234,37 +241,22 @@ class YearCard:
     invoicecode: str | None = None
     invoicetitle: str | None = None
     sellbillid: str | None = None
-    deliverytime: datetime | None = None
+    deliverytime: Moment | None = None
     fullname: str | None = None
     identificationtype: str | None = None
     identificationnumber: str | None = None
     mobile: str | None = None
 
 
-def _opt(raw: dict[str, Any], key: str) -> str | None:
-    return None if raw.get(key) is None else str(raw[key])
-
-
-def _year_cards(raw: list[dict[str, Any]], world: World) -> tuple[YearCard, ...]:
-    cards = []
-    for c in raw:
-        card = YearCard(
-            orderid=str(c["orderid"]), agent=str(c["agent"]), senderid=_opt(c, "senderid"),
-            personalid=int(c.get("personalid", 0)), productid=str(c["productid"]), productname=str(c["productname"]),
-            amount=int(c["amount"]), price=Decimal(str(c["price"])), status=str(c.get("status", "1")),
-            ordertime=datetime.fromisoformat(str(c["ordertime"])), effectdate=date.fromisoformat(str(c["effectdate"])),
-            statuscode=str(c["statuscode"]), paymenttype=_opt(c, "paymenttype"),
-            paytimeout=None if c.get("paytimeout") is None else int(c["paytimeout"]),
-            ticketinnernumber=_opt(c, "ticketinnernumber"), needinvoice=str(c.get("needinvoice", "0")),
-            invoicecode=_opt(c, "invoicecode"), invoicetitle=_opt(c, "invoicetitle"), sellbillid=_opt(c, "sellbillid"),
-            deliverytime=datetime.fromisoformat(str(c["deliverytime"])) if c.get("deliverytime") else None,
-            fullname=_opt(c, "fullname"), identificationtype=_opt(c, "identificationtype"),
-            identificationnumber=_opt(c, "identificationnumber"), mobile=_opt(c, "mobile"),
-        )
-        if world.agent(card.agent) is None:
-            raise WorldError(f"year card {card.orderid}: unknown agent {card.agent!r}")
-        cards.append(card)
-    ids = [c.orderid for c in cards]
-    if len(set(ids)) != len(ids):
-        raise WorldError(f"duplicate year-card order ids: {sorted({i for i in ids if ids.count(i) > 1})}")
-    return tuple(cards)
+def _year_card(c: dict[str, Any]) -> YearCard:
+    return YearCard(
+        orderid=c["orderid"], agent=c["agent"], senderid=c.get("senderid"), personalid=c.get("personalid", 0),
+        productid=c["productid"], productname=c["productname"], amount=c["amount"], price=Decimal(c["price"]),
+        status=c.get("status", "1"), ordertime=parse_moment(c["ordertime"]), effectdate=parse_day(c["effectdate"]),
+        statuscode=c["statuscode"], paymenttype=c.get("paymenttype"), paytimeout=c.get("paytimeout"),
+        ticketinnernumber=c.get("ticketinnernumber"), needinvoice=c.get("needinvoice", "0"),
+        invoicecode=c.get("invoicecode"), invoicetitle=c.get("invoicetitle"), sellbillid=c.get("sellbillid"),
+        deliverytime=parse_moment(c["deliverytime"]) if c.get("deliverytime") else None,
+        fullname=c.get("fullname"), identificationtype=c.get("identificationtype"),
+        identificationnumber=c.get("identificationnumber"), mobile=c.get("mobile"),
+    )

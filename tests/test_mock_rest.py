@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import itertools
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -96,8 +97,11 @@ def test_json_in_declaration_order_with_the_spec_names(rest, page, spec):
     assert list(body) == [e.name for e in page.response]
     assert body["orderid"] == PAID and body["senderid"] == "DEMO-YC-0001"
     assert body["amount"] == 1 and b'"price":398.00' in r.content  # Json.NET keeps a decimal's scale
-    assert body["ordertime"] == "20261101093015" and body["effectdate"] == "20261102"  # the element formats
-    assert body["deliverytime"] == "20261101093102"
+    # the world's "-20d 09:30:15" and "-19d": days before the day the world was seeded on (the mock's clock)
+    seeded = START.astimezone(ZoneInfo(spec.profile().fee_bands.timezone)).date()
+    assert body["ordertime"] == f"{seeded - timedelta(days=20):%Y%m%d}093015"  # the element formats
+    assert body["effectdate"] == f"{seeded - timedelta(days=19):%Y%m%d}"
+    assert body["deliverytime"] == f"{seeded - timedelta(days=20):%Y%m%d}093102"
     assert body["statusname"] == spec.order_status("3").name_zh
     assert body["customertypename"] == next(c.name_zh for c in page.rest.customer_types if c.code == "2")
     assert body["paymenttype"] == next(t.name_zh for t in spec.payment_types if t.id == "deposit")

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
@@ -19,6 +20,7 @@ from spec import wire
 from spec.protocol import encode_request
 
 TOKEN = "test-token"
+WHEN = datetime(2026, 11, 21, 10, 0, tzinfo=timezone(timedelta(hours=8)))
 
 
 @contextmanager
@@ -126,13 +128,13 @@ def test_a_second_worker_does_not_reseed_a_database_the_first_one_seeded(tmp_pat
     db = str(tmp_path / "w.db")
     first, second = Store(db), Store(db)
     try:
-        assert seed(first, world, only_if_empty=True) is True
+        assert seed(first, world, at=WHEN, only_if_empty=True) is True
         with first.transaction() as conn:
             conn.execute("UPDATE agents SET deposit='1.00' WHERE user=?", (world.agents[0].user,))
-        assert seed(second, world, only_if_empty=True) is False
+        assert seed(second, world, at=WHEN, only_if_empty=True) is False
         with second.reading() as conn:
             assert conn.execute("SELECT deposit FROM agents WHERE user=?", (world.agents[0].user,)).fetchone()[0] == "1.00"
-        assert seed(second, world) is True  # reset still replaces everything
+        assert seed(second, world, at=WHEN) is True  # reset still replaces everything
     finally:
         first.close()
         second.close()
@@ -149,3 +151,23 @@ def test_serve_on_a_taken_port_fails_before_printing_its_banner(tmp_path):
                               str(tmp_path / "m.db")], capture_output=True, text=True, timeout=60)
     assert run.returncode == 3
     assert "cannot listen" in run.stderr and "YBX mock supplier" not in run.stdout
+
+def test_serve_clock_seeds_a_new_database_there_and_moves_the_clock_of_a_seeded_one(tmp_path):
+    db = str(tmp_path / "clock.db")
+    admin = {"X-Admin-Token": TOKEN}
+    with serve(db, "--clock", "2028-02-29T10:00:00+08:00", "--workers", "2") as (base, _):
+        info = httpx.get(f"{base}/_admin", headers=admin).json()
+        assert info["seeded_at"] == "2028-02-29T10:00:00+08:00"  # seeded once, by one of the two workers
+        assert datetime.fromisoformat(info["now"]) - datetime.fromisoformat(info["seeded_at"]) < timedelta(minutes=1)
+        assert httpx.get(f"{base}/theater/_admin", headers=admin).json()["seeded_at"].startswith("2028-02-29T10:00")
+    with serve(db, "--clock", "2029-12-31T23:00:00") as (base, proc):
+        banner = [proc.stdout.readline()]
+        while "theater supplier" not in banner[-1]:  # the banner's last line
+            banner.append(proc.stdout.readline())
+        said = [line.strip() for line in banner if "--clock" in line]
+        assert said == [f"--clock: {db} is already seeded: the clock is moved to 2029-12-31T23:00:00+08:00, the "
+                        "world's days stay as seeded on 2028-02-29 (POST /_admin/reset {\"clock\": …} seeds them "
+                        "again from there)"]
+        info = httpx.get(f"{base}/_admin", headers=admin).json()
+        assert info["seeded_at"] == "2028-02-29T10:00:00+08:00"
+        assert info["now"].startswith("2029-12-31T23:0")

@@ -20,7 +20,7 @@ from mockserver import instant_pay
 from mockserver.app import create_app
 from mockserver.context import Mock
 from mockserver.server import Settings, build_mock, build_theater_mock, theater_db
-from mockserver.stage import StageError
+from mockserver.world import WorldError
 from spec import loader, wire
 from spec.fees import quote, scenic_reference
 from spec.protocol import Credentials, encode_request
@@ -235,14 +235,14 @@ def test_a_seat_state_the_spec_does_not_give_the_supplier_is_refused(spec, tmp_p
 
     world = _world(tmp_path, lambda d: _t01(d)["seat_states"].update(X=["A1-1-1"]))
     load_world(world)  # the world file alone knows no seat codes
-    with pytest.raises(StageError, match=re.escape(f"{world}: theater T01: seat state 'X' in seat_states is not one "
-                                                   "the supplier sets: P, R, F")):
+    with pytest.raises(WorldError, match=re.escape(f"{world}:") + r"\d+:\d+: " + re.escape(
+            "stage.theaters[0].seat_states.X: seat state 'X' is not one the supplier sets: P, R, F")):
         build_theater_mock(Settings(db=":memory:", theater_world=world), make_mock(spec))
     # the shipped world's R (under repair) is refused once the spec calls that state otherwise
-    with pytest.raises(StageError, match="seat state 'R' in seat_states is not one the supplier sets: P, M, F"):
+    with pytest.raises(WorldError, match="seat_states.R: seat state 'R' is not one the supplier sets: P, M, F"):
         build_theater_mock(Settings(db=":memory:"), make_mock(_relabelled(spec, {"R": "M"})))
     # a theater world served at the root (--world) is checked the same way
-    with pytest.raises(StageError, match=re.escape(f"{world}: theater T01: seat state 'X'")):
+    with pytest.raises(WorldError, match=re.escape(f"{world}:") + r"\d+:\d+: .*seat state 'X'"):
         build_mock(Settings(db=":memory:", world=world, theater_world=None), spec=spec)
 
 
@@ -597,15 +597,15 @@ def _t01(data: dict) -> dict:
 
 
 @pytest.mark.parametrize("edit, message", [
-    (lambda d: d.pop("stage"), "needs a stage section"),
-    (lambda d: d["supplier"].update(mode="scenic"), "only a theater-mode world"),
-    (lambda d: _t01(d)["areas"][0].update(product="P404"), "unknown product 'P404'"),
-    (lambda d: _t01(d)["areas"][0].update(rows=[8, 0]), "rows must list positive seat counts"),
-    (lambda d: _t01(d)["seat_states"].update(R=["A1-9-9"]), "unknown seats in seat_states: ['A1-9-9']"),
-    (lambda d: _t01(d)["scenes"][0].update(start=1170), "1170 is not HH:MM"),  # unquoted 19:30 in YAML 1.1
-    (lambda d: _t01(d)["scenes"][0].update(weekdays=[0]), "weekdays must be ISO weekdays"),
-    (lambda d: d["stage"]["theaters"][1]["areas"][0].update(id="A1"), "duplicate ids: ['area A1']"),
-    (lambda d: d["stage"].update(seat_pay_minutes=0), "seat_pay_minutes must be positive"),
+    (lambda d: d.pop("stage"), "stage: missing: a theater-mode world needs a stage section"),
+    (lambda d: d["supplier"].update(mode="scenic"), "stage: only a theater-mode world has a stage section"),
+    (lambda d: _t01(d)["areas"][0].update(product="P404"), "areas[0].product: unknown product 'P404'"),
+    (lambda d: _t01(d)["areas"][0].update(rows=[8, 0]), "areas[0].rows[1]: 0 is not a whole number, 1 or more"),
+    (lambda d: _t01(d)["seat_states"].update(R=["A1-9-9"]), "seat_states.R[0]: unknown seat 'A1-9-9'"),
+    (lambda d: _t01(d)["scenes"][0].update(start=1170), "start: 1170 is not a time HH:MM; quote it in YAML"),  # unquoted 19:30
+    (lambda d: _t01(d)["scenes"][0].update(weekdays=[0]), "weekdays[0]: 0 is not an ISO weekday"),
+    (lambda d: d["stage"]["theaters"][1]["areas"][0].update(id="A1"), "theaters[1].areas[0].id: duplicate area id 'A1'"),
+    (lambda d: d["stage"].update(seat_pay_minutes=0), "stage.seat_pay_minutes: 0 is not a whole number, 1 or more"),
 ])
 def test_broken_theater_worlds_are_refused(tmp_path, edit, message):
     from mockserver.world import WorldError, load_world
