@@ -7,7 +7,7 @@ import re
 from collections import Counter
 from typing import Any
 
-TOP_REASONS = 3
+TOP_REASONS = 5
 # what varies between checks stopped by one cause: page names, numbers, quoted values
 _VARYING = re.compile(r"\b[\w-]+\.aspx\b|'[^']*'|\"[^\"]*\"|\d+")
 

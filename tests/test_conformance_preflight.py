@@ -140,16 +140,18 @@ def _doc(verdicts: dict[str, int], messages: list[str], driver: str = "none") ->
 def test_the_summary_leads_with_the_score_and_says_why_most_checks_did_not_run():
     messages = (["driver 'none' cannot clock"] * 40 + ["driver 'none' cannot events"] * 30
                 + [f"QueryOrder.aspx did not answer for order 2026{i:04d} (-1 其他错误)" for i in range(20)]
-                + ["no second agent given (--other-user)"] * 5 + ["the target offers no pay channel"])
+                + ["no second agent given (--other-user)"] * 5 + ["the target offers no pay channel"] * 4
+                + ["no show has 2 free seats of one area"] * 3 + ["a"] * 2 + ["b"])
     lines = summary_lines(_doc({"passed": 9, "failed": 1, "not_applicable": 3}, messages))
-    assert lines[0] == "score 8.5%: 9 of 106 applicable checks passed (index 90.0%: 9 of the 10 that ran)"
-    assert lines[1] == "9 passed, 1 failed, 0 warnings, 96 not run, 3 not applicable"
-    assert lines[2].startswith("Most checks did not run (96 of 106)")
+    assert lines[0] == "score 7.8%: 9 of 115 applicable checks passed (index 90.0%: 9 of the 10 that ran)"
+    assert lines[1] == "9 passed, 1 failed, 0 warnings, 105 not run, 3 not applicable"
+    assert lines[2].startswith("Most checks did not run (105 of 115)")
     assert lines[3].split() == ["40", "driver", "'none'", "cannot", "clock"]
     assert lines[4].split()[0] == "30"
     assert lines[5].split()[0] == "20" and lines[5].endswith("(and 19 like it)")
-    assert lines[6].split()[:4] == ["6", "for", "2", "other"]
-    assert "--driver admin" in lines[7]
+    assert [line.split()[0] for line in lines[6:8]] == ["5", "4"]
+    assert lines[8].split()[:4] == ["6", "for", "3", "other"]
+    assert "--driver admin" in lines[9]
 
 
 def test_the_summary_of_a_run_where_everything_ran():
