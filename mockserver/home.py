@@ -47,11 +47,21 @@ def _supplier(mock: Mock, base: str) -> str:
             f"{rows}</table>")
 
 
-def _readme_sections() -> list[str]:
+def _readme_sections() -> str:
+    """The README's sections as a nested list ("" when there is no README)."""
     if not README.is_file():
-        return []
-    return [("&nbsp;" * 4 if level == "###" else "") + escape(title)
-            for level, title in _HEADING.findall(README.read_text(encoding="utf-8"))]
+        return ""
+    out, nested = ["<ul>"], False
+    for level, title in _HEADING.findall(README.read_text(encoding="utf-8")):
+        if level == "###" and not nested:
+            out[-1:] = [out[-1].removesuffix("</li>"), "<ul>"]
+            nested = True
+        elif level == "##" and nested:
+            out.append("</ul></li>")
+            nested = False
+        out.append(f"<li>{escape(title)}</li>")
+    out.append("</ul></li></ul>" if nested else "</ul>")
+    return "".join(out)
 
 
 def home_routes(mock: Mock, theater: Mock | None = None) -> list[Route]:
@@ -65,8 +75,8 @@ def home_routes(mock: Mock, theater: Mock | None = None) -> list[Route]:
         docs = [f'<li><a href="{escape(base)}{DOCS}/spec.html">the spec reference</a> (every page, parameter, '
                 "retcode, status and transition; the profiles)</li>"]
         if sections:
-            docs.insert(0, f'<li><a href="{escape(base)}{DOCS}/README.md">README.md</a> (plain text): '
-                           + " · ".join(sections) + "</li>")
+            docs.insert(0, f'<li><a href="{escape(base)}{DOCS}/README.md">README.md</a> (plain text), its sections:'
+                           f"{sections}</li>")
         page = ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>YBX mock supplier</title>"
                 f"<style>{_STYLE}</style></head><body><h1>YBX mock supplier</h1>"
                 "<p>A local mock of the 游宝星 e-ticket supplier interface (manual V4.0), with demo data from "
