@@ -123,6 +123,13 @@ def test_a_right_run_passes_the_preflight(capsys, live, tmp_path):
     assert "preflight" not in err and (tmp_path / "r" / "results.json").exists()
 
 
+def test_a_theater_target_passes_the_preflight(spec):
+    with live_mock(spec, theater=True) as both:
+        assert preflight.check_agent(both.theater.base_url, DEMO, spec, spec.profile()) == []
+        assert preflight.driver_problems(AdminDriver(both.theater.admin_url, both.token)) == []
+        assert "the admin token was refused" in preflight.driver_problems(AdminDriver(both.theater.admin_url, "x"))[0]
+
+
 # ------------------------------------------------------------------ the console summary
 
 def _doc(verdicts: dict[str, int], messages: list[str], driver: str = "none") -> dict:
@@ -158,3 +165,4 @@ def test_the_summary_of_a_run_where_everything_ran():
     lines = summary_lines(_doc({"passed": 10, "failed": 2}, []))
     assert lines == ["score 83.3%: 10 of 12 applicable checks passed (index 83.3%: 10 of the 12 that ran)",
                      "10 passed, 2 failed, 0 warnings, 0 not run, 0 not applicable"]
+
