@@ -27,7 +27,7 @@ from spec.model import Page
 from . import formatters, machine
 from .context import Mock
 from .store import Store, register_schema
-from .world import AgentSeed, WorldError, YearCard
+from .world import AgentSeed, YearCard
 
 log = logging.getLogger("ybx.mock.rest")
 INT32 = (-(2**31), 2**31 - 1)
@@ -298,20 +298,9 @@ def _request(request: Request) -> RestRequest:
     )
 
 
-def _check_world(mock: Mock) -> None:
-    """Year cards name statuses and payment types of the spec (checked once, at start)."""
-    statuses = {s.code for s in mock.spec.order_statuses}
-    payments = {t.id for t in mock.spec.payment_types}
-    for card in mock.world.year_cards:
-        if card.statuscode not in statuses:
-            raise WorldError(f"year card {card.orderid}: unknown order status {card.statuscode!r}")
-        if card.paymenttype is not None and card.paymenttype not in payments:
-            raise WorldError(f"year card {card.orderid}: unknown payment type {card.paymenttype!r}")
-
-
 def rest_routes(mock: Mock) -> list[BaseRoute]:
-    """One route per REST page of the spec, at its `rest.path`."""
-    _check_world(mock)
+    """One route per REST page of the spec, at its `rest.path` (the world's year cards name statuses and
+    payment types of the spec: checked when it is loaded, mockserver/worldcheck.py)."""
     nonces = StoreNonces(mock.store)
     routes: list[BaseRoute] = []
     for page in mock.spec.pages_by("rest"):

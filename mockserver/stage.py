@@ -14,8 +14,8 @@ from spec.model import Spec
 from .worldfile import WorldText
 
 # The seat state codes (4.2.21 座位状态说明) are the spec's (tables/seat_status.yaml roles): a world
-# names only the states the supplier's staff set on a seat, checked by `check_seat_states` where the
-# world meets the spec; booking moves a free seat to the booking and sold states and back (seats.py).
+# names only the states the supplier's staff set on a seat, checked against the spec by `stage_problems`
+# when the world is loaded; booking moves a free seat to the booking and sold states and back (seats.py).
 SEAT_SIZE = 30  # view units of the standard seat view (gap queryrowsandseatslist-geometry-types)
 AREA_GAP = 2  # empty rows between two areas in the standard view
 
