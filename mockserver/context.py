@@ -33,6 +33,12 @@ class Mock:
         """The world as seeded: every date concrete (the days of the last seeding, first start or reset)."""
         return self.seeded.world(self.tz, self.clock)
 
+    @world.setter
+    def world(self, world: World) -> None:
+        """Serve another world from now on (tests change a setting this way); the state stays as seeded."""
+        self.template = world
+        self.seeded = SeededWorld(world, self.store)
+
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.profile.fee_bands.timezone)

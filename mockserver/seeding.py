@@ -22,6 +22,7 @@ class SeededWorld:
 
     def __init__(self, template: World, store: Store):
         self.template = template
+        self._relative = template.relative  # asked once: the template never changes
         self._store = store
         self._lock = threading.Lock()
         self._current: tuple[tuple[int, int], World] | None = None
@@ -34,7 +35,7 @@ class SeededWorld:
 
     def world(self, tz: ZoneInfo, clock: Clock) -> World:
         """The world with every relative date resolved against the seed day, in the supplier's zone `tz`."""
-        if not self.template.relative:
+        if not self._relative:
             return self.template
         generation = self._store.generation()[0], self._store.meta_version
         current = self._current  # one read: another thread may replace it meanwhile
