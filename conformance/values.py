@@ -60,14 +60,16 @@ def value_problem(spec: Spec, item: Element | Param, text: str | None) -> str | 
     (format, listed values, length, emptiness), or None when nothing is."""
     fmt = spec.format_for(item)
     if not text:
-        return None if item.allow_empty or (fmt is None and not item.values) else f"is empty, expected {_expected(item, fmt)}"
+        may_be_empty = item.allow_empty or (fmt is None and not item.values)
+        return None if may_be_empty else f"is empty, expected {_expected(item, fmt)}"
     if item.values:
         if text not in item.values:
             return f"is not {_expected(item, fmt)}"
     elif fmt is not None and not re.fullmatch(fmt.pattern, text):
         return f"is not in {_expected(item, fmt)}"
     limit = item.max_length
-    if limit and len(text) > limit and not (isinstance(item, Param) and (item.encrypted or item.encryption == "md5-sign")):
+    ciphertext = isinstance(item, Param) and (item.encrypted or item.encryption == "md5-sign")
+    if limit and len(text) > limit and not ciphertext:  # a parameter's length is that of its plain value
         return f"is {len(text)} characters long, at most {limit} expected"
     if fmt is not None and not item.values:
         try:
@@ -104,14 +106,3 @@ def parse_value(spec: Spec, page: Page | str, path: str, text: str | None) -> An
     fmt = spec.format_for(el)
     return _convert(fmt.id, text) if fmt is not None else text
 
-
-def parse_format(spec: Spec, format_id: str, text: str | None, what: str) -> Any:
-    """`text` read by the format `format_id`, for a value that is no response element (a row of a
-    list the check assembled); `what` names it in the failure."""
-    fmt = spec.format(format_id)
-    if not text or not re.fullmatch(fmt.pattern, text):
-        raise Malformed(f"{what} {text!r} is not in format {fmt.id} ({fmt.description_en}, e.g. {fmt.example})")
-    try:
-        return _convert(fmt.id, text)
-    except ValueError as exc:
-        raise Malformed(f"{what} {text!r} is not a real {fmt.id} value ({exc})") from None

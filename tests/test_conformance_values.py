@@ -17,7 +17,7 @@ from conformance.context import Failed, verdict_of
 from conformance.drivers import AdminDriver
 from conformance.registry import all_checks
 from conformance.runner import RunConfig, run_one
-from conformance.values import Malformed, element, parse_format, parse_value, value_problem
+from conformance.values import Malformed, element, parse_value, value_problem
 
 FAULT = "timestamp-with-separators"
 # pages whose answer to the check's correct request carries a yyyyMMddHHmmss element (GetTicketList's
@@ -85,12 +85,6 @@ def test_parameters_a_target_sends_are_judged_alike(spec):
     assert "format yyyyMMddHHmmss" in value_problem(spec, refund.param("refunddatetime"), "2026-12-07 21:30:00")
     assert "one of ['1', '2']" in value_problem(spec, refund.param("refundmode"), "3")
     assert value_problem(spec, refund.param("orderid"), "") is None  # emptiness of a parameter: its required flag
-
-
-def test_a_value_of_no_element_is_read_by_a_format_id(spec):
-    assert parse_format(spec, "yyyyMMdd", "20261207", "the day") == date(2026, 12, 7)
-    with pytest.raises(Malformed, match=r"the day '2026-12-07' is not in format yyyyMMdd"):
-        parse_format(spec, "yyyyMMdd", "2026-12-07", "the day")
 
 
 def _run(spec, ids, faults=()):
