@@ -112,16 +112,15 @@ def schema_problems(text: WorldText) -> None:
             text.add(path, error.message)
 
 
-def _items(data: Any, *keys: str | int) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(index, entry) of the list at `keys`, skipping what is not a mapping (the schema said so)."""
-    for key in keys:
-        data = data.get(key) if isinstance(data, dict) and isinstance(key, str) else None
-    for i, item in enumerate(data if isinstance(data, list) else ()):
+def _items(data: Any, key: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(index, entry) of the list at `data[key]`, skipping what is not a mapping (the schema said so)."""
+    items = data.get(key) if isinstance(data, dict) else None
+    for i, item in enumerate(items if isinstance(items, list) else ()):
         if isinstance(item, dict):
             yield i, item
 
 
-def duplicates(text: WorldText, where: Path_, entries: Iterator[tuple[int, dict[str, Any]]], field: str,
+def _duplicates(text: WorldText, where: Path_, entries: Iterator[tuple[int, dict[str, Any]]], field: str,
                what: str) -> None:
     """A problem for each entry repeating the `field` of an earlier one."""
     first: dict[str, int] = {}
@@ -136,9 +135,13 @@ def duplicates(text: WorldText, where: Path_, entries: Iterator[tuple[int, dict[
             first[value] = i
 
 
-def _known(text: WorldText, path: Path_, value: Any, allowed: tuple[str, ...] | set[str], what: str) -> None:
-    if isinstance(value, str) and allowed and value not in allowed:
-        text.add(path, f"unknown {what} {value!r} (known: {', '.join(sorted(allowed))})")
+def _known(text: WorldText, path: Path_, value: Any, allowed: tuple[str, ...] | set[str], what: str,
+           none: str = "") -> None:
+    """A problem when `value` is not in `allowed`; an empty `allowed` allows anything unless `none` says why not."""
+    if not isinstance(value, str) or value in allowed or not (allowed or none):
+        return
+    why = f"known: {', '.join(sorted(allowed))}" if allowed else none
+    text.add(path, f"unknown {what} {value!r} ({why})")
 
 
 def _element(elements: tuple[Element, ...], name: str) -> Element | None:
@@ -192,11 +195,12 @@ def semantic_problems(text: WorldText, spec: Spec | None = None, profile: Profil
     for key, field, what in (("products", "id", "product id"), ("agents", "user", "agent user"),
                              ("service_items", "code", "service item code"), ("pay_channels", "id", "pay channel id"),
                              ("year_cards", "orderid", "year-card order id")):
-        duplicates(text, (key,), _items(data, key), field, what)
+        _duplicates(text, (key,), _items(data, key), field, what)
     services = {s["code"] for _, s in _items(data, "service_items") if isinstance(s.get("code"), str)}
     slots: dict[tuple[str, int], int] = {}
     for i, seg in _items(data, "time_segments"):
-        _known(text, ("time_segments", i, "service"), seg.get("service"), services or {""}, "service item")
+        _known(text, ("time_segments", i, "service"), seg.get("service"), services, "service item",
+               "the world has no service_items")
         slot = (seg.get("service"), seg.get("index"))
         if isinstance(slot[0], str) and isinstance(slot[1], int):
             if slot in slots:
