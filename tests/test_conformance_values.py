@@ -109,3 +109,23 @@ def test_healthy_mock_passes_and_the_broken_timestamp_fails_naming_element_value
         assert "is not in format yyyyMMddHHmmss (Date and time, e.g. 20261121143000)" in r["message"]
         assert any("2026-11-21 10:" in ex["body"] for ex in r["exchanges"])  # the evidence shows it
     assert {i: broken[i]["verdict"] for i in UNSTAMPED} == {i: "passed" for i in UNSTAMPED}
+
+
+def test_rest_members_with_a_format_or_listed_values_are_judged_alike(spec):
+    from types import SimpleNamespace
+
+    from conformance.checks.rest import _check_json_value
+
+    def expect(condition, message):
+        if not condition:
+            raise Failed(message)
+
+    ctx = SimpleNamespace(spec=spec, expect=expect)
+    page = spec.page("api/WebInterface/Order/YearCard/Query/Main")
+    ordertime, status, price = (element(page, n) for n in ("ordertime", "statuscode", "price"))
+    _check_json_value(ctx, ordertime, "20261207213000", "application/json")
+    _check_json_value(ctx, price, 6.0, "application/json")  # a JSON number keeps its scale: no money format
+    with pytest.raises(Failed, match=r"ordertime '2026-12-07 21:30:00' is not in format yyyyMMddHHmmss"):
+        _check_json_value(ctx, ordertime, "2026-12-07 21:30:00", "application/json")
+    with pytest.raises(Failed, match=r"statuscode 'Q' is not one of"):
+        _check_json_value(ctx, status, "Q", "application/json")

@@ -30,6 +30,7 @@ from spec.protocol import Credentials
 from ..context import CheckContext, Failed, NotRun
 from ..registry import Check, derive
 from ..target import Exchange
+from ..values import value_problem
 
 WRONG_RECIPE = "KEY"  # the KEY alone: the commonest slip, forgetting the password part
 Q_ACCEPT = "application/xml;q=0.9, application/json;q=0.8"  # the better q must win
@@ -218,6 +219,9 @@ def _check_json_value(ctx: CheckContext, el: Element, value, what: str) -> None:
     kinds = {"int": (int,), "decimal": (int, float)}.get(el.type, (str,))
     ctx.expect(isinstance(value, kinds) and not isinstance(value, bool),
                f"{what}: {el.name} is {type(value).__name__}, the help table says {el.type}")
+    if isinstance(value, str) and (el.format or el.values):  # JSON numbers keep their own scale (6.0)
+        wrong = value_problem(ctx.spec, el, value)
+        ctx.expect(wrong is None, f"{what}: {el.name} {value!r} {wrong}")
 
 
 def _in_type(page: Page, media: str, client: _Client, ctx: CheckContext) -> None:
