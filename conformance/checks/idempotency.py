@@ -136,6 +136,8 @@ def booking_values(ctx: CheckContext, page: Page, key: str, mobile: str, activat
                 values[p.name] = p.values[0]
             else:
                 raise NotRun(f"no way to derive a valid {page.page} {p.name} ({label})")
+    for account in page.behaviour.accounts:  # a run's other checks spend the same balance meanwhile
+        ctx.fund(account, product.get("price", ""))
     return values
 
 
