@@ -4,11 +4,13 @@ a writer that falls behind drops lines instead of blocking the event loop."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import os
 import re
 import subprocess
 import sys
-import threading
 import time
 from datetime import datetime, timedelta
 
@@ -75,59 +77,58 @@ def test_text_lines_and_the_theater_logged_once(spec):
     assert datetime.fromisoformat(parsed[0][1]) == START.astimezone(mock.tz)
 
 
-def test_a_writer_that_falls_behind_drops_lines_and_says_so():
-    release = threading.Event()
+def _full_pipe() -> tuple[int, int]:
+    """A pipe nobody reads, filled to the brim."""
+    read, write = os.pipe()
+    os.set_blocking(write, False)
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            os.write(write, b"x" * 4096)
+    os.set_blocking(write, True)
+    return read, write
 
-    class Stuck:
-        def __init__(self) -> None:
-            self.text: list[str] = []
 
-        def write(self, text: str) -> None:
-            release.wait(10)  # a full pipe nobody reads
-            self.text.append(text)
+def _drain(fd: int) -> bytes:
+    os.set_blocking(fd, False)
+    out = b""
+    with contextlib.suppress(BlockingIOError):
+        while chunk := os.read(fd, 65536):
+            out += chunk
+    return out
 
-        def flush(self) -> None:
-            pass
 
-    stream = Stuck()
-    writer = LineWriter(stream, lines=5, every=0.01)
-    try:
-        writer.put("line 0")
-        time.sleep(0.2)  # the writer took it and is stuck writing it
+def test_a_full_pipe_never_blocks_and_lines_beyond_the_buffer_are_dropped_and_counted():
+    read, write = _full_pipe()
+    with os.fdopen(write, "w") as stream:
+        writer = LineWriter(stream, lines=5)
         started = time.perf_counter()
-        for i in range(1, 50):
-            writer.put(f"line {i}")
-        assert time.perf_counter() - started < 0.1  # never waited for the stream
-        release.set()
-        deadline = time.monotonic() + 5
-        while len(stream.text) < 2 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        for i in range(50):
+            writer.put(f"line {i}")  # no running loop: each put tries to write at once
+        assert time.perf_counter() - started < 0.5  # never waited for the pipe
+        assert _drain(read).strip(b"x") == b""  # nothing got in
         writer.put("after")
+        written = _drain(read).decode()
+    os.close(read)
+    assert written == "line 0\nline 1\nline 2\nline 3\nline 4\nline 5\n" \
+        "(44 log lines dropped: the log was written slower than requests came)\nafter\n"
+
+
+def test_lines_are_written_by_the_event_loop_in_rounds():
+    read, write = os.pipe()
+
+    async def serve() -> bytes:
+        writer = LineWriter(os.fdopen(write, "w", closefd=False), every=0.05)
+        writer.put("one")
+        writer.put("two")
+        before = _drain(read)  # the loop has not had a round yet
+        await asyncio.sleep(0.2)
+        return before + b"|" + _drain(read)
+
+    try:
+        assert asyncio.run(serve()) == b"|one\ntwo\n"
     finally:
-        writer.stop()
-    written = "".join(stream.text)
-    assert written.startswith("line 0\nline 1\n") and "line 5\n" in written and "line 6\n" not in written
-    assert "(44 log lines dropped" in written and written.endswith("after\n")
-    writer.stop()  # again: nothing to stop
-
-
-def test_stop_writes_what_is_buffered_and_ends_the_thread():
-    class Kept:
-        text = ""
-
-        def write(self, text: str) -> None:
-            self.text += text
-
-        def flush(self) -> None:
-            pass
-
-    stream = Kept()
-    writer = LineWriter(stream, every=60)
-    writer.put("one")
-    writer.put("two")
-    writer.stop()
-    assert stream.text == "one\ntwo\n"
-    assert not [t for t in threading.enumerate() if t.name == "ybx-request-log" and t.is_alive()]
+        os.close(read)
+        os.close(write)
 
 
 def _serve(tmp_path, *extra: str):
