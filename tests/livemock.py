@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-import httpx
 import uvicorn
 
 from mockserver.app import create_app
@@ -32,10 +32,15 @@ class Live:
         return Live(f"{self.base_url}/theater", f"{self.base_url}/theater/_admin", self.token)
 
 
+# the tests' usual moment; worlds count their relative dates from the clock at seeding
+START = datetime(2026, 11, 21, 10, 0, tzinfo=timezone(timedelta(hours=8)))
+
+
 @contextmanager
 def live_mock(spec: Spec, faults: tuple[str, ...] = (), db: str = ":memory:", world: Path | None = None,
-              certify: bool = False, theater: bool = False) -> Iterator[Live]:
-    settings = Settings(db=db, faults=faults, admin_token=TOKEN, world=world, certify=certify)
+              certify: bool = False, theater: bool = False, at: datetime = START) -> Iterator[Live]:
+    """A served mock (and with `theater` its theater supplier) seeded with the clock at `at`, running."""
+    settings = Settings(db=db, faults=faults, admin_token=TOKEN, world=world, certify=certify, clock=at)
     mock = build_mock(settings, spec=spec)
     stage = build_theater_mock(settings, mock) if theater else None
     port = free_port()
@@ -50,7 +55,6 @@ def live_mock(spec: Spec, faults: tuple[str, ...] = (), db: str = ":memory:", wo
             raise RuntimeError("the live mock did not start")
         time.sleep(0.02)
     try:
-        httpx.post(f"{base}/_admin/clock", json={"set": "2026-11-21T10:00:00+08:00"}, headers={"X-Admin-Token": TOKEN})
         yield Live(base, f"{base}/_admin", TOKEN)
     finally:
         server.should_exit = True

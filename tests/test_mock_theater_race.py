@@ -89,4 +89,4 @@ def test_serve_prints_the_theater_supplier_and_can_leave_it_out(spec, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "mockserver.cli", "serve", "--db", str(tmp_path / "x.db"),
                           "--theater-world", str(Path(__file__).parent.parent / "mockserver/worlds/scenic.yaml")],
                          capture_output=True, text=True, check=False)
-    assert bad.returncode == 2 and "supplier.mode theater" in bad.stderr
+    assert bad.returncode == 2 and "supplier.mode" in bad.stderr and "world of mode theater" in bad.stderr
