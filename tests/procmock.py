@@ -112,7 +112,9 @@ def _wait_ready(m: MockProcess, workers: int, timeout: float) -> None:
 def start(spec: Spec, db: Path, *, workers: int = 1, faults: tuple[str, ...] = (), host: str | None = None,
           timeout: float = 30) -> MockProcess:
     """Start `ybx-mock serve` on `db` and wait until every worker has started and the admin API answers.
-    `host=None` leaves the CLI's default bind address."""
+    `host=None` leaves the CLI's default bind address. A new database is seeded at the wall clock's
+    day (restarts on the same database must not move the clock): the reliability tests set the
+    mock's clock first and use neither the sold-out day nor the year cards, the world's only dates."""
     port = free_port()
     log = Path(tempfile.mkstemp(prefix="ybx-mock-", suffix=".log", dir=db.parent)[1])
     argv = [sys.executable, "-m", "mockserver.cli", "serve", "--port", str(port), "--db", str(db),

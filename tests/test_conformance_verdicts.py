@@ -12,6 +12,8 @@ from conformance.drivers import Driver
 from conformance.registry import Check
 from conformance.runner import VERDICTS, RunConfig, run_one, summarise
 
+STARTED = datetime(2026, 11, 21, 2, 0, tzinfo=timezone.utc)  # a run's start only stamps the results
+
 
 def _config(spec) -> RunConfig:
     return RunConfig("http://127.0.0.1:9", DEMO, spec, spec.profile(), Driver())
@@ -45,7 +47,7 @@ def test_an_expected_failure_never_hides_a_not_applicable(spec):
 def test_score_and_index_leave_not_applicable_checks_out(spec):
     verdicts = ["passed"] * 6 + ["failed"] * 2 + ["not_run"] * 2 + ["not_applicable"] * 10
     results = [{"id": f"c{i}", "category": "signature", "verdict": v, "exchanges": []} for i, v in enumerate(verdicts)]
-    s = summarise(_config(spec), results, datetime.now(timezone.utc))["summary"]
+    s = summarise(_config(spec), results, STARTED)["summary"]
     assert (s["total"], s["applicable"], s["ran"], s["not_applicable"]) == (20, 10, 8, 10)
     assert s["score"] == 0.6  # passed of the checks that apply: 6 / (20 - 10)
     assert s["index"] == 0.75  # passed of those that ran: 6 / (20 - 10 - 2)
@@ -54,7 +56,7 @@ def test_score_and_index_leave_not_applicable_checks_out(spec):
 
 def test_a_run_where_nothing_applies_scores_zero_not_a_division_error(spec):
     results = [{"id": "c", "category": "seats", "verdict": "not_applicable", "exchanges": []}]
-    s = summarise(_config(spec), results, datetime.now(timezone.utc))["summary"]
+    s = summarise(_config(spec), results, STARTED)["summary"]
     assert (s["score"], s["index"], s["applicable"]) == (0.0, 0.0, 0)
 
 

@@ -75,6 +75,7 @@ def test_clock_sees_a_reset_through_its_own_store(two_workers):
     clock.set(WHEN, freeze=True)
     assert clock.now() == WHEN
     seed(mock.store, mock.template, at=WHEN)  # the admin reset: settings gone, the clock runs on the system clock again
+    # the wall clock is what a reset goes back to: read it to check that
     assert abs(clock.now() - datetime.now(timezone.utc)) < timedelta(minutes=1)
 
 

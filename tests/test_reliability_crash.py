@@ -450,7 +450,7 @@ def test_a_leased_callback_holds_back_its_order(spec, profile):
         ota.call("SetAgentParameters.aspx", {"responseaddr": receiver.url, "sendofficiallysnotify": "1"})
         orderid = ota.book(senderid="lease-1")
         ota.call("CancelOrder.aspx", {"Order_id": orderid})
-        wall = FrozenClock(datetime.now(UTC))
+        wall = FrozenClock(datetime.now(UTC))  # leases run on the wall clock (docstring): the test stands it still
         with ota.mock.store.transaction() as db:
             first = db.execute("SELECT MIN(id) FROM outbox").fetchone()[0]
             until = (wall.now().astimezone(ota.mock.tz) + timedelta(seconds=outbox.lease_seconds(ota.mock)))
@@ -502,6 +502,7 @@ def test_a_lease_of_a_gone_sender_returns_after_one_timeout(spec, profile, holde
         ota.call("CancelOrder.aspx", {"Order_id": orderid})
         owner = f"{_gone_pid() if holder == 'gone' else os.getppid()}:x"
         age = outbox.timeout_seconds(ota.mock) + 1 if taken == "a timeout ago" else 0
+        # leases run on the wall clock by design (moving the mock's clock must not end one): read it
         until = (datetime.now(UTC).astimezone(ota.mock.tz) + timedelta(seconds=outbox.lease_seconds(ota.mock) - age))
         with ota.mock.store.transaction() as db:
             db.execute("UPDATE outbox SET state='sending', next_at=?, lease_owner=? WHERE id=(SELECT MIN(id) FROM outbox)",
