@@ -72,7 +72,7 @@ def _rule(spec: Spec, page: Page, param: Param) -> str:
         return "id_number"
     if "手机" in label:
         return "mobile"
-    if "页序号" in label or "页号" in label:
+    if param.first_page is not None:
         return "page_index"
     if any(mark in label for mark in REASON_LABELS) and not param.format and not param.values:
         return "reason"
@@ -103,7 +103,7 @@ def _value(ctx: CheckContext, page: Page, param: Param, cache: dict[str, str]) -
         return cache["orderid"] if rule == "order" else ctx.order_total(cache["orderid"])
     if rule == "product":
         return ctx.plain_product()["productid"]
-    constant = {"id_number": "110101199003071234", "mobile": "13800138000", "page_index": "1",
+    constant = {"id_number": "110101199003071234", "mobile": "13800138000", "page_index": str(param.first_page),
                 "medium": MOBILE_MEDIUM, "slot": ANY_SLOT, "reason": REASON[: param.max_length or len(REASON)],
                 "default": param.default or ""}
     if rule in constant:

@@ -58,7 +58,8 @@ def page_dict(page: Page, spec: Spec) -> dict[str, Any]:
             {"name": p.name, "label_zh": p.label_zh, "en": p.en, "required": p.required, "type": p.type_raw,
              "base_type": p.base_type, "max_length": p.max_length, "encryption": p.encryption, "format": p.format,
              "values": list(p.values) if p.values is not None else None, "default": p.default, "note_zh": p.note_zh,
-             "in": p.location, "line": p.line, "required_when": _plain(p.required_when)}
+             "in": p.location, "line": p.line, "required_when": _plain(p.required_when),
+             "first_page": p.first_page}
             for p in page.params
         ],
         "response": [_element(e) for e in page.response],

@@ -550,6 +550,7 @@ def _page(rel: str, d: dict, codes: dict[str, tuple[str, ...]]) -> m.Page:
             note_zh=_s(p.get("note_zh")), line=p.get("line"), location=p.get("in", "query"),
             allow_empty=bool(p.get("allow_empty", False)), obtained_from=p.get("obtained_from"),
             required_when=m.Condition(**p["required_when"]) if "required_when" in p else None,
+            first_page=p.get("first_page"),
         ))
     old = d.get("old_edition")
     beh = d["behaviour"]

@@ -57,6 +57,7 @@ class Param:
     allow_empty: bool = False  # required to be present, but an empty value is meaningful
     obtained_from: str | None = None  # the page whose call delivers this value (e.g. an SMS code)
     required_when: Condition | None = None  # required only in this supplier setting (timespanindex, timed entry)
+    first_page: int | None = None  # a page-number parameter: the number of the first page (0 or 1, the page's gap)
 
     @property
     def encrypted(self) -> bool:

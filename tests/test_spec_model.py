@@ -120,3 +120,13 @@ def test_cli_dump_and_check_run():
     assert len(json.loads(out.stdout)["interfaces"]) == MANUAL_PAGES + 1
     ok = subprocess.run([sys.executable, "-m", "spec", "check"], capture_output=True, text=True)
     assert ok.returncode == 0 and ok.stdout.startswith("ok:")
+
+
+def test_every_page_number_parameter_says_its_first_page(spec):
+    """Page numbering is spec data (first_page, from each page's gap): the mock pages and the suite
+    asks for the first page by it. 页序号 (page number) is how the manual labels these parameters."""
+    numbered = {(p.page, q.name): q.first_page for p in spec.pages for q in p.params if q.label_zh == "页序号"}
+    assert len(numbered) == 4 and None not in numbered.values(), numbered
+    assert numbered[("QueryOrdersList.aspx", "Page_index")] == 0  # gap queryorderslist-page-base: from page zero
+    assert {numbered[(p, "Page_index")] for p in ("GetSPYDRec.aspx", "QueryFKJYRec.aspx", "QueryYFKJYRec.aspx")} == {1}
+    assert all(q.first_page is None for p in spec.pages for q in p.params if q.label_zh != "页序号")

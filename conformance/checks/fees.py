@@ -306,12 +306,13 @@ def record_net(ctx: CheckContext, account: str, orderid: str, start: datetime, e
     fmt = next((p.format for p in page.params if p.name == "Start_datetime"), "yyyyMMddHHmmss")
     stamp = "%Y%m%d%H%M%S" if fmt == "yyyyMMddHHmmss" else "%Y%m%d"
     net = ZERO
-    for index in range(1, 51):
+    first = next((p.first_page for p in page.params if p.first_page is not None), 1)
+    for index in range(first, first + 50):
         ex = ctx.call(page, {"Page_index": str(index), "Start_datetime": start.strftime(stamp),
                              "End_datetime": end.strftime(stamp)}, note=f"{account} records of {orderid}")
         ctx.envelope(ex)
         if ex.retcode != "0":
-            if index == 1 and ex.retcode != ctx.retcode_of(page, "no_records"):
+            if index == first and ex.retcode != ctx.retcode_of(page, "no_records"):
                 raise NotRun(f"{page.page} refused ({ex.retcode} {ex.retmsg})")
             break
         records = [el for el in ex.envelope.root.iter() if isinstance(el.tag, str) and el.tag.lower() == "item"

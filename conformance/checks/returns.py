@@ -34,10 +34,6 @@ BACK_MARKS = ("交割后", "退款")  # backtotal 在交割后产生的退款总
 PERSONS_MARK = "人数"  # a ticket's personcount 人数 (its freecount is 赠送人数)
 PRODUCT_MARK = "产品ID"
 CHANNEL_MARK = "渠道"  # returnpaychanneldesc: no channel where nothing was given back
-PAGE_INDEX_MARKS = ("页序号", "页号")
-# The first page of a list page: from page zero (4.2.9 line 3229, gap queryorderslist-page-base), or 1 as
-# the same paragraph's 第1页 reads.
-FIRST_PAGES = ("0", "1")
 
 
 def _about_order(p: Param) -> bool:
@@ -105,21 +101,21 @@ def _return(ctx: CheckContext, orderid: str, ticket: dict[str, str]) -> dict[str
 def _ask(ctx: CheckContext, page: Page, orderid: str) -> list[dict[str, str]]:
     """The page's requests about the order: its order parameter, and each first page of a list."""
     base: dict[str, str] = {}
-    index = None
+    index, first = None, ""
     for p in page.params:
         if p.location != "query" or p.name.lower() in COMMON:
             continue
         if _about_order(p):
             base[p.name] = orderid
-        elif any(mark in p.label_zh for mark in PAGE_INDEX_MARKS):
-            index = p.name
+        elif p.first_page is not None:
+            index, first = p.name, str(p.first_page)
         elif p.required:
             if p.default is None and not p.values:
                 raise NotRun(f"no way to derive {page.page} {p.name} ({p.label_zh})")
             base[p.name] = p.default if p.default is not None else p.values[0]
     if not base:
         raise NotRun(f"{page.page} takes no order number")
-    return [{**base, index: first} for first in FIRST_PAGES] if index else [base]
+    return [{**base, index: first}] if index else [base]
 
 
 def _shown(ctx: CheckContext, page: Page, orderid: str) -> etree._Element:

@@ -59,20 +59,21 @@ def _parse(value: str, fmt: str, key: str, param: str) -> datetime:
 
 
 def _page_index(call: Call, empty_key: str) -> int:
-    """Pages are numbered from 1 (gaps queryyfkjyrec/queryfkjyrec/getspydrec-page-index-base)."""
+    """The 0-based position of the page asked for; the first page's number is the spec's (gaps
+    queryyfkjyrec/queryfkjyrec/getspydrec-page-index-base)."""
     raw = call.get("Page_index").strip()
     if not raw.isdigit():
         raise ParamError("bad_format", "Page_index is not a page number", param="Page_index")
-    index = int(raw)
-    if index < 1:
-        raise BusinessError(empty_key, "pages are numbered from 1")
-    return index
+    first = call.page.param("Page_index").first_page or 0
+    if int(raw) < first:
+        raise BusinessError(empty_key, f"pages are numbered from {first}")
+    return int(raw) - first
 
 
-def _slice(rows: list[Any], index: int, size: int, empty_key: str) -> list[Any]:
-    chunk = rows[(index - 1) * size: index * size]
+def _slice(rows: list[Any], position: int, size: int, empty_key: str) -> list[Any]:
+    chunk = rows[position * size: (position + 1) * size]
     if not chunk:
-        raise BusinessError(empty_key, f"page {index} holds no records")
+        raise BusinessError(empty_key, f"page {position + 1} holds no records")
     return chunk
 
 

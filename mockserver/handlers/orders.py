@@ -145,9 +145,10 @@ def _list_filter(mock: Mock, call: Call) -> tuple[str, list[Any]]:
 def query_orders_list(mock: Mock, call: Call) -> dict:
     where, args = _list_filter(mock, call)
     size = mock.world.supplier.page_size
-    index = int(call.get("Page_index") or "0")
+    first = call.page.param("Page_index").first_page or 0  # gap queryorderslist-page-base
+    index = int(call.get("Page_index") or first) - first
     if index < 0:
-        raise ParamError("bad_params", "Page_index must be >= 0", param="Page_index")
+        raise ParamError("bad_params", f"Page_index must be >= {first}", param="Page_index")
     with mock.store.reading() as db:
         rows = db.execute(f"SELECT * FROM orders WHERE {where} ORDER BY created_at DESC, orderid DESC "  # noqa: S608
                           "LIMIT ? OFFSET ?", (*args, size, index * size)).fetchall()
