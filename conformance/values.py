@@ -32,13 +32,10 @@ def element(page: Page, path: str) -> Element:
     every element of that name in the page has the same format, values and length."""
     names = path.split("/")
     if len(names) > 1:
-        elements, found = page.response, None
-        for name in names:
-            found = next((e for e in elements if e.name.lower() == name.lower()), None)
-            if found is None:
-                raise KeyError(f"{page.page} answers no element {path}")
-            elements = found.children
-        return found  # type: ignore[return-value]
+        found = page.element(*names)
+        if found is None:
+            raise KeyError(f"{page.page} answers no element {path}")
+        return found
     same = [e for root in page.response for e in root.walk() if not e.children and e.name.lower() == path.lower()]
     if not same:
         raise KeyError(f"{page.page} answers no element {path}")

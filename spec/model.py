@@ -228,6 +228,16 @@ class Page:
     def param(self, name: str) -> Param | None:
         return self._params_by_name.get(name.lower())
 
+    def element(self, *path: str) -> Element | None:
+        """The response element at `path` (`"Item", "sxrq"`), names matched case-insensitively."""
+        elements, found = self.response, None
+        for name in path:
+            found = next((e for e in elements if e.name.lower() == name.lower()), None)
+            if found is None:
+                return None
+            elements = found.children
+        return found
+
     def retcode(self, key: str) -> Retcode | None:
         for r in self.retcodes:
             if r.key == key:

@@ -119,12 +119,9 @@ def _text(el: etree._Element | None, name: str) -> str:
 def _spec_element(page: Page, *path: str) -> Element:
     """The element of the page's response definition at `path`; a check relying on an element the
     spec does not define cannot run."""
-    elements, found = page.response, None
-    for name in path:
-        found = next((e for e in elements if e.name.lower() == name.lower()), None)
-        if found is None:
-            raise NotRun(f"{page.page}: the spec defines no response element {'/'.join(path)}")
-        elements = found.children
+    found = page.element(*path)
+    if found is None:
+        raise NotRun(f"{page.page}: the spec defines no response element {'/'.join(path)}")
     return found
 
 

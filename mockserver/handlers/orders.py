@@ -63,10 +63,9 @@ def _segment_desc(mock: Mock, order: sqlite3.Row) -> str:
 
 def element(call: Call, *path: str) -> Element:
     """The response element at `path` (names as the page's spec spells them)."""
-    elements, found = call.page.response, None
-    for name in path:
-        found = next(e for e in elements if e.name == name)
-        elements = found.children
+    found = call.page.element(*path)
+    if found is None:
+        raise KeyError(f"{call.page.page} answers no element {'/'.join(path)}")
     return found
 
 
