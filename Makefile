@@ -16,10 +16,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# test modules in parallel, one process per core (TEST_WORKERS=0: in this process); a module stays in one process
+# tests in parallel, one process per core (TEST_WORKERS=0: in this process); a module (or a test class) stays in one process
 TEST_WORKERS ?= auto
 test: $(STAMP)
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadscope
 
 # a free port unless given: a fixed one may belong to another program, whose answers the suite would judge
 ifndef DEMO_PORT
