@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from datetime import datetime, tzinfo
 from email.utils import formatdate
@@ -85,12 +86,22 @@ def handle(mock: Mock, page: Page, method: str, query: bytes, body: bytes = b"",
             return response
         except YbxError as exc:
             response = responses.error(mock, page, exc, _key(mock, page, raw))
-            detail = " ".join((exc.detail or exc.key).split()) or exc.key  # header values: no control or edge spaces
-            response.headers["X-YBX-Detail"] = detail.encode("ascii", "backslashreplace").decode()
+            response.headers["X-YBX-Detail"] = _header_value(exc.detail or exc.key) or exc.key
             return response
         except Exception:  # a bug must still answer like the supplier, never with a stack trace
             log.exception("internal error on %s", page.page)
             return responses.error(mock, page, YbxError("call_failed", "internal error"), _key(mock, page, raw))
+
+
+_UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
+
+
+def _header_value(text: str) -> str:
+    """`text` as a legal header value: the detail may echo a request's value, control characters and
+    all (an order id with a NUL made the server drop the connection), so anything but printable
+    ASCII is escaped (\\xNN, \\uNNNN) and runs of white space become one space."""
+    text = " ".join(text.split())
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def _answer(mock: Mock, page: Page, method: str, raw: list[tuple[str, str]], base_url: str, key: str | None) -> Response:

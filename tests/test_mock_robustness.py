@@ -57,3 +57,20 @@ def test_detail_header_is_always_a_legal_value(spec):
     ota = make_ota(spec)
     r = ota.raw("QueryOrder.aspx", {"order_id": " "})
     assert r.status_code == 200 and r.headers["x-ybx-detail"] == r.headers["x-ybx-detail"].strip()
+
+
+def test_a_value_the_detail_header_echoes_is_escaped_on_a_real_server(spec):
+    """A refusal's X-YBX-Detail may quote a value of the request; a control character there is not a
+    legal header value, and uvicorn dropped the connection without an answer (found by an independent
+    tester: QueryOrder/CancelOrder with order_id holding a NUL). Through a real server, not TestClient."""
+    import httpx
+    from livemock import live_mock
+
+    with live_mock(spec) as live:
+        for page, name in (("QueryOrder.aspx", "order_id"), ("CancelOrder.aspx", "Order_id")):
+            for value in ("2026\x00112100000001", "\x1b[31m1", "订单\x7f\n1"):
+                pairs = encode_request(spec.page(page), {name: value}, DEMO, spec.profile())
+                r = httpx.get(f"{live.base_url}/{page}", params=pairs)
+                assert r.status_code == 200, (page, value)
+                assert wire.parse(r.content, spec.profile().response).retcode not in (None, "0")
+                assert all(0x20 <= ord(c) <= 0x7e for c in r.headers.get("X-YBX-Detail", ""))
