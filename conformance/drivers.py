@@ -42,6 +42,9 @@ class Driver:
     def set_clock(self, when: datetime) -> None:
         raise DriverError(f"driver '{self.name}' cannot move the clock")
 
+    def release_clock(self) -> None:
+        """Let the target's clock run on from where the checks left it (no-op where it cannot be moved)."""
+
     def event(self, name: str, body: Mapping[str, Any]) -> Mapping[str, Any]:
         raise DriverError(f"driver '{self.name}' cannot cause supplier events")
 
@@ -121,6 +124,10 @@ class AdminDriver(Driver):
     def set_clock(self, when: datetime, freeze: bool = True) -> None:
         # frozen, the target's clock stands at the instant a check needs (band edges to the second)
         self._post("/clock", {"set": when.isoformat(), "freeze": freeze})
+
+    def release_clock(self) -> None:
+        # forward only: setting it back would put the orders of the run in the target's future
+        self.set_clock(self.now(), freeze=False)
 
     def event(self, name: str, body: Mapping[str, Any]) -> Mapping[str, Any]:
         return self._post(f"/events/{name}", body)

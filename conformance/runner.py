@@ -18,7 +18,7 @@ from spec.protocol import Credentials
 
 from .baseline import paced
 from .context import CheckContext, verdict_of
-from .drivers import Driver
+from .drivers import Driver, DriverError
 from .registry import Check
 from .target import Target
 
@@ -98,6 +98,7 @@ def run(config: RunConfig, checks: list[Check], progress: Callable[[int, int, in
         if progress:
             progress(len(results), len(checks), failures)
 
+    clock_before = _target_time(config)
     with ThreadPoolExecutor(max(1, config.workers)) as pool:
         for result in pool.map(lambda c: run_one(config, c), parallel):
             done(result)
@@ -105,10 +106,26 @@ def run(config: RunConfig, checks: list[Check], progress: Callable[[int, int, in
         done(run_one(config, chk))
     order = {c.id: i for i, c in enumerate(checks)}
     results.sort(key=lambda r: order[r["id"]])
-    return summarise(config, results, started)
+    clock = None
+    if clock_before is not None:  # checks froze and moved the target's clock: it runs on from there
+        config.driver.release_clock()
+        clock = {"before": clock_before.isoformat(), "after": _target_time(config).isoformat()}
+    return summarise(config, results, started, clock=clock)
 
 
-def summarise(config: RunConfig, results: list[dict[str, Any]], started: datetime) -> dict[str, Any]:
+def _target_time(config: RunConfig) -> datetime | None:
+    """The target's clock when the driver can move it (the run then says where it left it)."""
+    if "clock" not in config.driver.capabilities:
+        return None
+    try:
+        return config.driver.now()
+    except DriverError:
+        return None
+
+
+def summarise(config: RunConfig, results: list[dict[str, Any]], started: datetime, *,
+              clock: dict[str, str] | None = None) -> dict[str, Any]:
+    """The results document; `clock`: the target's clock before and after the run, where it was moved."""
     by_category: dict[str, dict[str, int]] = {}
     for r in results:
         counts = by_category.setdefault(r["category"], {v: 0 for v in VERDICTS})
@@ -128,7 +145,7 @@ def summarise(config: RunConfig, results: list[dict[str, Any]], started: datetim
         "tool": "ybx-conform", "format": 1,
         "target": config.base_url, "user": config.creds.user, "profile": config.profile.name,
         "driver": config.driver.name, "started": started.isoformat(),
-        "finished": datetime.now(timezone.utc).isoformat(),
+        "finished": datetime.now(timezone.utc).isoformat(), "clock": clock,
         "summary": {
             **totals, "total": len(results), "applicable": applicable, "ran": ran,
             # score: what passed of the checks that concern this target; index: what passed of what could

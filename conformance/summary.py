@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from datetime import datetime
 from typing import Any
 
 TOP_REASONS = 5
+MOVED_SECONDS = 3600  # less is the run's own time and the clock steps of its checks: not worth a line
 # what varies between checks stopped by one cause: page names, numbers, quoted values
 _VARYING = re.compile(r"\b[\w-]+\.aspx\b|'[^']*'|\"[^\"]*\"|\d+")
 
@@ -30,6 +32,18 @@ def not_run_reasons(checks: list[dict[str, Any]]) -> list[tuple[int, str, int]]:
     return sorted(out, key=lambda g: (-g[0], g[1]))
 
 
+def _clock_lines(clock: dict[str, str] | None) -> list[str]:
+    """Where the run left the target's clock, when it moved it by more than the run's own time."""
+    if not clock:
+        return []
+    before, after = (datetime.fromisoformat(clock[k]) for k in ("before", "after"))
+    if abs((after - before).total_seconds()) < MOVED_SECONDS:
+        return []
+    return [f"The run moved the target's clock from {before.isoformat(timespec='seconds')} to "
+            f"{after.isoformat(timespec='seconds')} and left it running there (the mock: POST …/_admin/reset "
+            "starts afresh)"]
+
+
 def summary_lines(doc: dict[str, Any]) -> list[str]:
     """The lines printed after a run, from its results document."""
     s = doc["summary"]
@@ -38,6 +52,7 @@ def summary_lines(doc: dict[str, Any]) -> list[str]:
              f"(index {s['index']:.1%}: {s['passed']} of the {s['ran']} that ran)",
              f"{s['passed']} passed, {s['failed']} failed, {s['warning']} warnings, {s['not_run']} not run"
              + (f", {s['not_applicable']} not applicable" if "not_applicable" in s else "")]
+    lines += _clock_lines(doc.get("clock"))
     if not s["not_run"]:
         return lines
     if s["not_run"] * 2 > applicable:

@@ -68,3 +68,26 @@ def test_driver_none_books_for_the_targets_day(spec, profile):
     assert driver.clock.observed
     assert abs(ctx.now() - datetime(2029, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=8)))) < timedelta(seconds=30)
     assert ctx.today().date().isoformat() == "2029-12-31" and ctx.now().utcoffset() == timedelta(hours=8)
+
+
+def test_a_run_leaves_the_clock_running_and_says_where(spec, profile):
+    """Clock checks freeze the target's clock where they set it and move it on; after the run it runs
+    on from where they left it (never back: the run's orders would be in the target's future), and
+    the results and the console say where."""
+    from mockkit import OTHER
+
+    from conformance.drivers import AdminDriver
+    from conformance.registry import all_checks
+    from conformance.runner import RunConfig, run
+    from conformance.summary import summary_lines
+
+    chosen = [c for c in all_checks(spec) if c.id in ("fees.band.cancel.deposit", "state.transition.expire-booked")]
+    with live_mock(spec) as live:
+        config = RunConfig(live.base_url, DEMO, spec, profile, AdminDriver(live.admin_url, live.token), other=OTHER)
+        doc = run(config, chosen)
+        clock = httpx.get(f"{live.admin_url}/clock", headers={"X-Admin-Token": live.token}).json()
+    assert [r["verdict"] for r in doc["checks"]] == ["passed", "passed"], [r["message"] for r in doc["checks"]]
+    assert clock["frozen"] is False
+    before, after = (datetime.fromisoformat(doc["clock"][k]) for k in ("before", "after"))
+    assert after - before > timedelta(days=1)  # the order expired days after its effect date
+    assert any(line.startswith("The run moved the target's clock") for line in summary_lines(doc))
