@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from spec.clock import Clock
@@ -12,7 +13,7 @@ from spec.model import Page, Profile, Spec
 
 from .seeding import SeededWorld
 from .store import Store
-from .world import AgentSeed, World
+from .world import AgentSeed, World, load_world
 
 
 @dataclass
@@ -26,7 +27,7 @@ class Mock:
     seeded: SeededWorld = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.seeded = SeededWorld(self.template, self.store)
+        self.seeded = SeededWorld(self.template, self.store, self.reload_world)
 
     @property
     def world(self) -> World:
@@ -37,7 +38,12 @@ class Mock:
     def world(self, world: World) -> None:
         """Serve another world from now on (tests change a setting this way); the state stays as seeded."""
         self.template = world
-        self.seeded = SeededWorld(world, self.store)
+        self.seeded = SeededWorld(world, self.store, self.reload_world)
+
+    def reload_world(self) -> World:
+        """The world file as it is now (edited since the start, say); `WorldError` lists its problems."""
+        return load_world(Path(self.template.source), spec=self.spec, profile=self.profile,
+                          mode=self.template.supplier.mode)
 
     @property
     def tz(self) -> ZoneInfo:

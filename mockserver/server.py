@@ -167,7 +167,11 @@ def reset(mock: Mock, when: datetime | None = None, freeze: bool = False) -> dic
     """`POST /_admin/reset`: the world's initial state again, its relative dates counting from the
     clock's instant. With `when`, the clock is set there first (running, or frozen with `freeze`);
     without, a supplier that keeps the clock (the scenic one) puts it back to wall time, and one that
-    shares another's (the theater) leaves it where it is. Returns what the admin API answers."""
+    shares another's (the theater) leaves it where it is. The world file is read again first (an
+    edited world takes effect; one with problems refuses the reset, `WorldError`, and changes
+    nothing). Returns what the admin API answers."""
+    if mock.template.source:
+        mock.world = mock.reload_world()
     clock = mock.clock
     if isinstance(clock, StoreClock) and clock.store is mock.store:  # the clock's settings go with the seeding
         at = (when or clock.base_now()).astimezone(mock.tz)

@@ -17,6 +17,7 @@ from .world import World
 SCHEMA_VERSION = "1"
 # meta key: the clock's instant when the world was seeded; its relative dates count from its day
 SEED_INSTANT = "seed_instant"
+WORLD_DIGEST = "world_digest"  # the version of the world file the database was seeded from
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -232,6 +233,7 @@ class Store:
             db.execute("INSERT INTO meta VALUES('seeded', ?)", (world.source,))
             db.execute("INSERT INTO meta VALUES('schema', ?)", (SCHEMA_VERSION,))
             db.execute("INSERT INTO meta VALUES(?, ?)", (SEED_INSTANT, at))
+            db.execute("INSERT INTO meta VALUES(?, ?)", (WORLD_DIGEST, world.digest))
             for key, value in (settings or {}).items():
                 db.execute("INSERT INTO meta VALUES(?, ?)", (key, value))
         return True

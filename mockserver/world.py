@@ -111,6 +111,7 @@ class World:
     agents: tuple[AgentSeed, ...]
     year_cards: tuple[YearCard, ...] = ()  # the REST page's orders (003 help page)
     source: str = field(default="", compare=False)
+    digest: str = field(default="", compare=False)  # of the file's bytes (worldfile.WorldText.digest)
     stage: Stage | None = None  # theaters, scenes and seats of a theater-mode supplier
     seed_day: date | None = None  # the day relative dates were resolved against (None: not resolved)
 
@@ -141,7 +142,7 @@ def _fee_items(raw: list[dict[str, Any]]) -> tuple[FeeItem, ...]:
     return tuple(FeeItem(i["unit"], int(i["unitcount"]), i["feecalmode"], Decimal(i["feevalue"])) for i in raw or ())
 
 
-def _build(data: dict[str, Any], source: str) -> World:
+def _build(data: dict[str, Any], source: str, digest: str = "") -> World:
     """The world of data that passed the checks (`check_world`)."""
     s = data["supplier"]
     supplier = Supplier(
@@ -185,7 +186,7 @@ def _build(data: dict[str, Any], source: str) -> World:
         time_segments=tuple(TimeSegment(t["service"], t["index"], t["start"], t["end"], t["total"], t["capacity"])
                             for t in data.get("time_segments", ())),
         pay_channels=tuple(PayChannel(c["id"], c["name"]) for c in data.get("pay_channels", ())),
-        agents=agents, year_cards=tuple(_year_card(c) for c in data.get("year_cards") or ()), source=source,
+        agents=agents, year_cards=tuple(_year_card(c) for c in data.get("year_cards") or ()), source=source, digest=digest,
         stage=load_stage(data),
     )
 
@@ -204,7 +205,7 @@ def check_world(path: Path | None = None, *, spec: Spec | None = None, profile: 
             schema_problems(text)
             semantic_problems(text, spec, profile, mode)
     problems = tuple(sorted(text.problems, key=lambda p: (p.line, p.column)))
-    return (None if problems else _build(text.data, str(path))), problems
+    return (None if problems else _build(text.data, str(path), text.digest)), problems
 
 
 def load_world(path: Path | None = None, *, spec: Spec | None = None, profile: Profile | None = None,

@@ -5,6 +5,8 @@ once (`WorldError`); a file that cannot be read or parsed is one problem."""
 
 from __future__ import annotations
 
+import hashlib
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -60,6 +62,7 @@ class WorldText:
 
     file: str
     data: Any
+    digest: str = ""  # SHA-256 of the file's bytes: which version of the file a database was seeded from
     values: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     keys: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
@@ -117,6 +120,7 @@ def read_world_text(path: Path) -> WorldText:
     except OSError as exc:
         text.problems.append(Problem(name, 0, 0, "", f"cannot read: {exc.strerror or exc}"))
         return text
+    text.digest = hashlib.sha256(raw).hexdigest()
     try:
         source = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -203,3 +203,48 @@ def test_a_world_without_relative_dates_is_never_looked_up(spec):
     ota = make_ota(spec)
     theater = build_theater_mock(Settings(db=":memory:"), ota.mock)
     assert theater.world is theater.template and not theater.template.relative
+
+
+def _edited_world(tmp_path, price: str):
+    from mockserver.world import DEFAULT_WORLD
+
+    path = tmp_path / "world.yaml"
+    path.write_text(DEFAULT_WORLD.read_text(encoding="utf-8").replace('price: "100.00"', f'price: "{price}"', 1),
+                    encoding="utf-8")
+    return path
+
+
+def test_reset_reads_the_edited_world_file(spec, tmp_path):
+    """As the README says, a reset goes back to the world file: an edit made since the start takes
+    effect; a file with problems refuses the reset with them and changes nothing."""
+    path = _edited_world(tmp_path, "100.00")
+    mock = build_mock(Settings(db=str(tmp_path / "e.db"), world=path, clock=LEAP), spec=spec)
+    client = TestClient(create_app(mock, admin_token=TOKEN["X-Admin-Token"]))
+    try:
+        assert mock.world.product("P1001").price == 100
+        _edited_world(tmp_path, "123.45")
+        assert client.post("/_admin/reset", headers=TOKEN).status_code == 200
+        assert str(mock.world.product("P1001").price) == "123.45"
+        with mock.store.transaction() as db:
+            db.execute("UPDATE agents SET deposit='1.00' WHERE user='demo-ota'")
+        path.write_text(path.read_text(encoding="utf-8").replace('price: "123.45"', 'price: "abc"'), encoding="utf-8")
+        r = client.post("/_admin/reset", headers=TOKEN)
+        assert r.status_code == 400 and f"{path}:" in r.text and "price" in r.text
+        assert str(mock.world.product("P1001").price) == "123.45"
+        with mock.store.reading() as db:
+            assert db.execute("SELECT deposit FROM agents WHERE user='demo-ota'").fetchone()[0] == "1.00"
+    finally:
+        mock.store.close()
+
+
+def test_another_worker_follows_a_reset_to_the_edited_world_file(spec, tmp_path):
+    path = _edited_world(tmp_path, "100.00")
+    db = str(tmp_path / "w.db")
+    one, two = (build_mock(Settings(db=db, world=path, clock=LEAP), spec=spec) for _ in range(2))
+    try:
+        _edited_world(tmp_path, "88.00")
+        TestClient(create_app(one, admin_token=TOKEN["X-Admin-Token"])).post("/_admin/reset", headers=TOKEN)
+        assert str(two.world.product("P1001").price) == "88.00"
+    finally:
+        one.store.close()
+        two.store.close()
