@@ -57,8 +57,13 @@ def value_problem(spec: Spec, item: Element | Param, text: str | None) -> str | 
     (format, listed values, length, emptiness), or None when nothing is."""
     fmt = spec.format_for(item)
     if not text:
-        may_be_empty = item.allow_empty or (fmt is None and not item.values)
-        return None if may_be_empty else f"is empty, expected {_expected(item, fmt)}"
+        # a response leaf is empty only where the spec marks it (gap response-empty-values); a
+        # parameter's emptiness is its required flag's business
+        may_be_empty = item.allow_empty or (isinstance(item, Param) and fmt is None and not item.values)
+        if may_be_empty:
+            return None
+        unmarked = " (the spec does not mark it allow_empty)" if isinstance(item, Element) else ""
+        return f"is empty, expected {_expected(item, fmt)}{unmarked}"
     if item.values:
         if text not in item.values:
             return f"is not {_expected(item, fmt)}"

@@ -48,6 +48,9 @@ FAULTS: tuple[Fault, ...] = (
     Fault("mixed-seat-areas", "4.2.5 multiple_seat_areas", "one booking may take seats of two seat areas"),
     Fault("rest-no-auth", "profile rest_auth", "the REST page answers without Hawk credentials (dwlx/dwid alone name the caller)"),
     Fault("rest-xml-declaration-order", "REST XML (DataContract)", "REST XML answers list members in declaration order, not alphabetically"),
+    Fault("empty-descriptions", "4.2.8, 4.2.9 tickettypedesc, dealdesc, paychannel (lines 2708, 3071, 3083, 3107)",
+          "QueryOrder and QueryOrdersList answer tickettypedesc, dealdesc and paychannel empty for every order "
+          "(the old constants)"),
     Fault("timestamp-with-separators", "4.2.x 返回值 yyyyMMddHHmmss", "date-time elements of the answers (ordertime, "
           "jgrqsj, datetime, ...) are written yyyy-MM-dd HH:mm:ss (2026-12-07 21:30:00) instead of yyyyMMddHHmmss"),
 )

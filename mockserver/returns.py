@@ -13,7 +13,7 @@ from typing import Any
 
 from spec.model import Page
 
-from . import instant_pay
+from . import descriptions
 from .context import Mock
 from .handlers.tickets import REFUNDED
 from .store import money
@@ -33,10 +33,6 @@ class _Part:
     count: int
     fees: Decimal
     total: Decimal
-
-
-def _words(page: Page, suffix: str) -> str:
-    return next((g.value for g in page.gaps if g.id.endswith(suffix) and g.value), "")
 
 
 def _parts(db: sqlite3.Connection, orderid: str) -> list[_Part]:
@@ -62,11 +58,7 @@ def _untaken_refund(order: sqlite3.Row, items: list[sqlite3.Row]) -> Decimal:
 def _channel(mock: Mock, order: sqlite3.Row, mode: str) -> str:
     if mode == CASH:
         return next((m.name_zh for m in mock.spec.refund_modes if m.code == mode), "")
-    if order["pay_type"] == "instant":
-        named = instant_pay.channel_name(mock, order["pay_channel"])
-        if named:
-            return named
-    return next((p.name_zh for p in mock.spec.payment_types if p.id == order["pay_type"]), "")
+    return descriptions.paid_through(mock, order)  # back where it came from: the order's paychannel
 
 
 def _pending(order: sqlite3.Row, mode: str) -> bool:
@@ -76,8 +68,8 @@ def _pending(order: sqlite3.Row, mode: str) -> bool:
 
 def _describe(mock: Mock, page: Page, order: sqlite3.Row, parts: list[_Part]) -> tuple[str, str]:
     """returnticketdesc and returnpaychanneldesc of `parts`."""
-    ticket_words, channel_words = _words(page, TICKET_DESC), _words(page, CHANNEL_DESC)
-    pending, done = (_words(page, STATE_WORDS).split("/") + ["", ""])[:2]
+    ticket_words, channel_words = descriptions.words(page, TICKET_DESC), descriptions.words(page, CHANNEL_DESC)
+    pending, done = (descriptions.words(page, STATE_WORDS).split("/") + ["", ""])[:2]
     modes = {m.code: m.name_zh for m in mock.spec.refund_modes}
     tickets = [ticket_words.format(productname=p.productname, count=p.count, amount=money(p.total),
                                    mode=modes.get(p.mode, "")) for p in parts] if ticket_words else []
@@ -109,7 +101,7 @@ def fields(mock: Mock, db: sqlite3.Connection, order: sqlite3.Row, page: Page,
     returned = money(sum((p.total for p in parts), Decimal("0")))
     untaken = _untaken_refund(order, items)
     back = money(returned + untaken)
-    pending, done = (_words(page, STATE_WORDS).split("/") + ["", ""])[:2]
+    pending, done = (descriptions.words(page, STATE_WORDS).split("/") + ["", ""])[:2]
     waiting = untaken > 0 or any(_pending(order, p.mode) and p.total > 0 for p in parts)
     tickets, channels = _describe(mock, page, order, parts)
     return ({"returncount": sum(p.count for p in parts),

@@ -150,13 +150,16 @@ def available(mock: Mock, db: sqlite3.Connection, stage: Stage, show: Show, prod
     return max(count - unseated(mock, db, show, product), 0)
 
 
-def describe(mock: Mock, db: sqlite3.Connection, orderid: str, item_seq: int) -> str:
-    """seatlistdesc (4.2.8 line 2788): the seats of one order line in words, e.g. 池座5排6，7，8座."""
+def describe(mock: Mock, db: sqlite3.Connection, orderid: str, item_seq: int, start: int = 0,
+             count: int | None = None) -> str:
+    """seatlistdesc (4.2.8 line 2788): the seats of one order line in words, e.g. 池座5排6，7，8座;
+    `start`/`count` pick some of them in booking order (one ticket's, gap getticketcontext-seatdesc-words)."""
     stage = mock.world.stage
     if stage is None:
         return ""
     rows = db.execute("SELECT seat FROM order_seats WHERE orderid=? AND item_seq=? ORDER BY rowid",
                       (orderid, item_seq)).fetchall()
+    rows = rows[start:] if count is None else rows[start:start + count]
     seats = [s for s in (stage.seat(r["seat"]) for r in rows) if s is not None]
     parts = []
     for (area, row), group in groupby(seats, key=lambda s: (s.area, s.row)):

@@ -84,7 +84,8 @@ def _doc(el: Element, pad: str, fmt: Format | None = None) -> list[str]:
 
 def _facets(el: Element, fmt: Format | None) -> list[str]:
     """The restriction of a leaf's text: its listed values, else its format's pattern; its length;
-    the empty text where the spec says an empty answer means something."""
+    the empty text only where the spec says an empty answer means something (gap response-empty-values),
+    so a leaf with neither format nor values still refuses it."""
     if el.values is not None:
         out = [f"<xs:enumeration value={quoteattr(v)}/>" for v in el.values]
         if el.allow_empty and "" not in el.values:
@@ -95,6 +96,8 @@ def _facets(el: Element, fmt: Format | None) -> list[str]:
             out.append('<xs:pattern value=""/>')  # patterns of one restriction are alternatives
     else:
         out = []
+    if not el.allow_empty and "" not in (el.values or ()):
+        out.append('<xs:minLength value="1"/>')  # a pattern like base64's would match the empty text
     if el.max_length:
         out.append(f'<xs:maxLength value="{el.max_length}"/>')
     return out

@@ -34,6 +34,7 @@ UNSTAMPED = ("schema.valid.GetProducts", "schema.valid.QueryOrderPageListCount")
     ("QueryOrder.aspx", "Item/summary", "-0.50", Decimal("-0.50")),
     ("QueryOrder.aspx", "Item/subitem/num", "3", 3),
     ("QueryOrder.aspx", "Item/jgrqsj", "", None),
+    ("QueryOrdersList.aspx", "Items/Item/dealdesc", "", None),  # allow_empty: nothing delivered yet
     ("QueryOrder.aspx", "Item/orderstatus", "X", "X"),
     ("QueryTheaterSenceList.aspx", "item/StartTime", "0930", time(9, 30)),
     ("GetTimeSegment.aspx", "Item/StartTime", "23:59", time(23, 59)),
@@ -49,6 +50,8 @@ def test_a_value_in_its_format_is_read_as_its_format_says(spec, page, path, text
     ("QueryOrder.aspx", "Item/ordertime", "2026-12-07 21:30:00", "is not in format yyyyMMddHHmmss"),
     ("QueryOrder.aspx", "Item/ordertime", "", "is empty, expected format yyyyMMddHHmmss"),
     ("QueryOrder.aspx", "Item/ordertime", None, "is empty"),
+    ("QueryOrdersList.aspx", "Items/Item/tickettypedesc", "", "is empty, expected a value (the spec does not mark it "
+                                                              "allow_empty)"),
     ("QueryOrder.aspx", "Item/sxrq", "20270229", "is not a real yyyyMMdd value"),
     ("QueryOrder.aspx", "Item/summary", "100", "is not in format money"),
     ("QueryOrder.aspx", "Item/summary", "1e2", "is not in format money"),

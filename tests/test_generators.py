@@ -149,6 +149,12 @@ VALUE_CASES = [  # page, element, a value of its format, values of another
     ("QueryTheaterSenceList.aspx", "item/StartTime", "0930", ["09:30", "2400"]),
     ("GetProviderConfig.aspx", "Item/feeitems/feeitem/feevalue", "10", ["ten", ""]),
     ("OrderRefundDeal.aspx", "Item/status", "7", ["77", "Z"]),
+    # a leaf with neither format nor values is empty only where the spec marks it (gap response-empty-values)
+    ("QueryOrdersList.aspx", "Items/Item/tickettypedesc", "成人票2张,儿童票1张", [""]),
+    ("QueryOrdersList.aspx", "Items/Item/dealdesc", "", []),
+    ("QueryOrder.aspx", "Item/customername", "示范旅行社", [""]),
+    ("QueryOrder.aspx", "Item/paychannel", "", []),
+    ("GetTicketContext.aspx", "Item/eticketimage", "", []),  # base64 matches "": allowed here, refused elsewhere
 ]
 
 

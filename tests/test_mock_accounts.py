@@ -220,6 +220,18 @@ def test_deal_records_after_a_partial_delivery(ota):
     assert [(r["JYLX"], r["BQFS"], r["DJDH"]) for r in row] == [("2", "-200.00", orderid)]
 
 
+def test_record_remarks_are_the_staffs_or_the_causes_words(ota):
+    event(ota, "top-up", user="demo-ota", account="deposit", amount="100")  # no remark written
+    event(ota, "deduct", user="demo-ota", account="deposit", amount="40", memo="年度对账")
+    deliver(ota, ota.book("P1001|2", day="20261122"), {1: 1})  # one adult not taken, inside a fee band
+    remarks = [r["BZ"] for r in records(ota.call("QueryYFKJYRec.aspx", {**DAY1, "Page_index": "1"}))]
+    order, fee, _, topup, _ = ota.mock.spec.page("QueryYFKJYRec.aspx").gap("queryyfkjyrec-bz-words").value.split("/")
+    assert remarks == [topup, "年度对账", order, fee] == ["充值", "年度对账", "交割扣款", "违约手续费"]
+    event(ota, "top-up", user="demo-ota", account="rebate", amount="10")
+    said = records(ota.call("QueryFKJYRec.aspx", {**DAY1, "Page_index": "1"}))
+    assert [r["JY"] for r in said] == ["充值"]  # the same words on the rebate page (gap queryfkjyrec-jy-words)
+
+
 def test_agents_see_only_their_own_records(ota):
     orderid = ota.book()
     deliver(ota, orderid)

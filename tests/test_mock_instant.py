@@ -313,6 +313,51 @@ def test_query_order_refund_ownership_and_other_payments(ota):
     assert env.retcode == "0" and env.text("total") == "0.00" and env.root.find("details/Item") is None
 
 
+def test_paychannel_is_the_channel_paid_through(ota):
+    orderid = ota.book(day=DAY)
+    assert begin(ota, orderid, "微信").retcode == "0"
+    assert ota.call("QueryOrder.aspx", {"order_id": orderid}).text("Item/paychannel") == ""  # under way: not paid
+    event(ota, "payment-success", orderid)
+    listed = ota.call("QueryOrdersList.aspx", {"Page_index": "0", "YDDH": orderid})
+    assert ota.call("QueryOrder.aspx", {"order_id": orderid}).text("Item/paychannel") == "微信"
+    assert listed.text("Items/Item/paychannel") == "微信"  # GetPayChannel's paychannelname (gap queryorder-paychannel-words)
+
+
+def _records(ota: Ota, orderid: str) -> list[dict[str, str]]:
+    words = ("description", "calculationbasis", "calculationbasisname", "refundreason", "totalfees")
+    return [{w: i.findtext(w) for w in words} for i in refund_data(ota, orderid).root.findall("details/Item")]
+
+
+def test_refund_records_word_their_deduction_and_reason(ota):
+    free = paid(ota)  # 86 hours ahead of the effect date: no fee
+    assert ota.call("ApplyRefund.aspx", {"Order_id": free, "PaybackReason": "行程取消"}).retcode == "0"
+    assert _records(ota, free) == [{"description": "", "calculationbasis": "", "calculationbasisname": "",
+                                    "refundreason": "行程取消", "totalfees": "0.00"}]
+    ota.advance(50 * HOUR)  # inside two days: 10.00 a ticket, a B (yuan) band of the world
+    charged = paid(ota)
+    assert ota.call("ApplyRefund.aspx", {"Order_id": charged, "PaybackReason": "行程取消"}).retcode == "0"
+    assert _records(ota, charged) == [{"description": "扣除手续费20.00元", "calculationbasis": "B",
+                                       "calculationbasisname": "按绝对值计算", "refundreason": "行程取消",
+                                       "totalfees": "20.00"}]
+
+
+def test_the_suppliers_own_refund_records_say_why(ota):
+    ota.advance(50 * HOUR)
+    orderid = paid(ota, "P1001|3")
+    activate = {"orderid": orderid, "activateall": "0", "activatelist": "P1001|2", "activatedate": DAY,
+                "tickettype": "2", "activatemode": "1", "timespanindex": "-1"}
+    assert ota.call("ActivateTicket.aspx", activate).retcode == "0"
+    ticket = ota.call("GetTicketList.aspx", {"orderid": orderid}).text("Item/tickets/ticket/ticketcode")
+    assert ota.call("RefundTicket.aspx", {"orderid": orderid, "ticketcode": ticket}).retcode == "0"
+    untaken, returned = _records(ota, orderid)
+    page = ota.mock.spec.page("QueryOrderRefund.aspx")
+    assert (untaken["refundreason"], returned["refundreason"]) == tuple(
+        page.gap("queryorderrefund-refundreason-words").value.split("/"))  # 少取票, 退票
+    assert untaken == {"description": "扣除手续费10.00元", "calculationbasis": "B", "calculationbasisname": "按绝对值计算",
+                       "refundreason": "少取票", "totalfees": "10.00"}
+    assert returned["description"] == f"扣除手续费{returned['totalfees']}元" and returned["calculationbasis"] == "B"
+
+
 # ------------------------------------------------------------------ the platform's notices and the payment page
 
 def alipay(ota: Ota, orderid: str, status: str, op_type: str = "0", *, key: str = DEMO.key, path: str = "/notify_url.aspx",

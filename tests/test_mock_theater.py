@@ -433,6 +433,28 @@ def test_full_flow_list_to_seats_to_pay_to_cancel(stage):
     assert stage.book(scene["SenceID"], MON, f"{product['productid']}|2", "|".join(chosen), creds=OTHER).retcode == "0"
 
 
+def _seat_descs(stage: Stage, orderid: str) -> list[str]:
+    """GetTicketContext's seatdesc of each of the order's tickets."""
+    codes = [t.findtext("ticketcode") for t in stage.call("GetTicketList.aspx", {"orderid": orderid})
+             .root.findall("Item/tickets/ticket")]
+    return [stage.call("GetTicketContext.aspx", {"orderid": orderid, "ticketcode": c}).text("Item/seatdesc")
+            for c in codes]
+
+
+def test_a_tickets_seatdesc_names_its_own_seats(stage):
+    group = stage.book(seats="A1-2-1|A1-2-2").text("Item/orderid")
+    stage.admin("POST", "/events/desk-pay", {"orderid": group})
+    assert _seat_descs(stage, group) == ["贵宾池座2排1，2座"]  # one ticket for both: the line's seats
+    memo = "110101199003071234^甲^13800138000^1^1|110101199003071235^乙^13800138001^1^1"
+    named = stage.book("S201", MON, "TP12|2", "B2-1-3|B2-1-4", Memo=memo, IDCount="2")
+    assert named.retcode == "0", named.retmsg
+    stage.admin("POST", "/events/desk-pay", {"orderid": named.text("Item/orderid")})
+    assert _seat_descs(stage, named.text("Item/orderid")) == ["后区1排3座", "后区1排4座"]  # a person, a seat
+    seatless = stage.book(order_list="TP01|1").text("Item/orderid")  # seats assigned later
+    stage.admin("POST", "/events/desk-pay", {"orderid": seatless})
+    assert _seat_descs(stage, seatless) == [""]  # allow_empty (gap getticketcontext-seatdesc-words)
+
+
 def test_delivery_sells_and_instant_refund_frees(stage):
     env = stage.book(seats="A2-4-1|A2-4-2", order_list="TP02|2")
     desk = env.text("Item/orderid")

@@ -408,8 +408,8 @@ def test_the_words_are_the_pages_gaps(spec):
                                                              mode="原路退回") == "退成人票2张，合计180.00元，原路退回"
     assert words["queryorder-backstatus-words"].split("/") == ["受理中", "已受理"]
     listing = {g.id.removeprefix("queryorderslist"): g.value for g in spec.page("QueryOrdersList.aspx").gaps if g.value}
-    assert {k.removeprefix("queryorder"): v for k, v in words.items() if k.endswith(("-format", "-words"))} == \
-        {k: v for k, v in listing.items() if k.endswith(("-format", "-words"))}
+    mine = {k.removeprefix("queryorder"): v for k, v in words.items() if k.endswith(("-format", "-words"))}
+    assert mine == {k: listing.get(k) for k in mine}  # the list words what both pages show alike
 
 
 def test_the_frozen_fault_answers_the_old_constants(spec):
@@ -420,6 +420,66 @@ def test_the_frozen_fault_answers_the_old_constants(spec):
     assert (order["returncount"], order["returntotal"], order["returnticketdesc"], order["backtotal"]) == \
         ("0", "0.00", "", "0.00")
     assert line["returncount"] == "0" and line["returnfees"] == "0.00"
+
+
+# ---------------------------------------------------------------- descriptions of the order pages
+
+DESCRIBED = ("tickettypedesc", "dealdesc", "paychannel")
+
+
+def described(ota: Ota, orderid: str) -> tuple[dict, str]:
+    """The descriptions of the order's QueryOrdersList Item, and QueryOrder's paychannel."""
+    listed = ota.call("QueryOrdersList.aspx", {"Page_index": "0", "YDDH": orderid})
+    q = ota.call("QueryOrder.aspx", {"order_id": orderid})
+    assert listed.retcode == "0" and q.retcode == "0", (listed.retmsg, q.retmsg)
+    return {f: listed.text(f"Items/Item/{f}") for f in DESCRIBED}, q.text("Item/paychannel")
+
+
+def test_descriptions_follow_the_order_from_booking_to_delivery(ota):
+    orderid = ota.book("P1001|3|P1002|2", day=DAY)
+    booked = {"tickettypedesc": "成人票3张,儿童票2张", "dealdesc": "", "paychannel": ""}
+    assert described(ota, orderid) == (booked, "")  # nothing paid or delivered yet (gap response-empty-values)
+    pay(ota, orderid)
+    assert described(ota, orderid) == ({**booked, "paychannel": "预订金"}, "预订金")
+    assert activate(ota, orderid, activateall="0", activatelist="P1001|1").retcode == "0"
+    # what was booked stays; what was delivered leaves out the line with nothing taken
+    assert described(ota, orderid) == ({**booked, "dealdesc": "共成交成人票1张", "paychannel": "预订金"}, "预订金")
+
+
+def test_paychannel_names_each_payment_type(ota):
+    rebate = paid_and_activated(ota, account="rebate")
+    assert described(ota, rebate)[1] == "返款余额"
+    desk = ota.book("P1001|2", day=DAY)
+    event(ota, "desk-pay", orderid=desk)
+    listed, paychannel = described(ota, desk)
+    assert paychannel == listed["paychannel"] == "前台现付" and listed["dealdesc"] == "共成交成人票2张"
+    cancelled = ota.book("P1001|1", day=DAY)
+    pay(ota, cancelled)
+    assert ota.call("CancelOrder.aspx", {"Order_id": cancelled}).retcode == "0"
+    assert described(ota, cancelled)[1] == "预订金"  # it was paid, and the fee was taken from there
+    unpaid = ota.book("P1001|1", day=DAY)
+    assert ota.call("CancelOrder.aspx", {"Order_id": unpaid}).retcode == "0"
+    assert described(ota, unpaid)[1] == ""
+
+
+def test_description_words_are_the_pages_gaps(spec):
+    page = spec.page("QueryOrdersList.aspx")
+    part = page.gap("queryorderslist-tickettypedesc-format").value
+    assert part.format(productname="散客票", count=5) == "散客票5张"  # the manual's example (line 3071)
+    assert page.gap("queryorderslist-dealdesc-format").value.format(parts="散客票4张,优惠票1张") == \
+        "共成交散客票4张,优惠票1张"  # line 3083
+    for element in ("dealdesc", "paychannel"):  # empty before delivery, before payment
+        assert page.element("Items", "Item", element).allow_empty
+    assert not page.element("Items", "Item", "tickettypedesc").allow_empty  # an order has lines
+    assert spec.page("QueryOrder.aspx").gap("queryorder-paychannel-words") is not None
+
+
+def test_the_empty_descriptions_fault_answers_them_empty(spec):
+    ota = make_ota(spec, faults=("empty-descriptions",))
+    orderid = paid_and_activated(ota)
+    assert described(ota, orderid) == ({f: "" for f in DESCRIBED}, "")
+    listed = ota.call("QueryOrdersList.aspx", {"Page_index": "0", "YDDH": orderid})
+    assert listed.text("Items/Item/returncount") == "0"  # the rest of the answer is untouched
 
 
 # ---------------------------------------------------------------- gate checks

@@ -12,8 +12,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Mapping
 
 from spec.errors import GENERIC_FAILURE, BusinessError, ParamError
+from spec.model import Page
 
-from .. import ledger, machine
+from .. import descriptions, ledger, machine
 from ..context import Call, Mock
 from ..events import EventError, supplier_event
 from ..store import Store, money
@@ -34,6 +35,9 @@ JYLX_BY_KIND = {
 }
 # A kind the table does not name (added by another area) is typed by its direction: (credit, debit).
 JYLX_BY_SIGN = {"deposit": ("1", "2"), "rebate": ("0", "7")}
+# The ledger kinds in the order the record pages' -memo gaps word them; the staff's kinds carry their remark.
+MEMO_WORDS, MEMO_KINDS, STAFF_KINDS = ("-bz-words", "-jy-words"), ("order", "fee", "refund", "topup", "deduct"), \
+    ("topup", "deduct")
 
 # The events that deliver an order (2.1 取票或远程激活, 现付取票); their targets are the deal states of 4.2.35.
 DELIVERY_EVENTS = ("activate", "desk_pickup", "desk_pay")
@@ -152,20 +156,29 @@ def _document(row: sqlite3.Row) -> str:
     return row["orderid"] or f"JY{row['id']:08d}"
 
 
-def _movement(account: str, row: sqlite3.Row) -> dict[str, Any]:
+def _said(page: Page, row: sqlite3.Row) -> str:
+    """BZ / JY: the staff's own remark, else the words of the record's cause (gaps queryyfkjyrec-bz-words,
+    queryfkjyrec-jy-words); the system's memos are notes for the admin API, not the agent's words."""
+    if row["kind"] in STAFF_KINDS and row["memo"]:
+        return row["memo"]
+    said = dict(zip(MEMO_KINDS, descriptions.words(page, MEMO_WORDS).split("/")))
+    return said.get(row["kind"], "")
+
+
+def _movement(account: str, row: sqlite3.Row, page: Page) -> dict[str, Any]:
     amount, balance = money(row["amount"]), money(row["balance"])
     return {"JYLX": jylx(account, row["kind"], amount), "opening": money(balance - amount), "amount": amount,
-            "closing": balance, "DJDH": _document(row), "memo": row["memo"], "RQSJ": row["at"]}
+            "closing": balance, "DJDH": _document(row), "memo": _said(page, row), "RQSJ": row["at"]}
 
 
 def deposit_record(call: Call, row: sqlite3.Row) -> dict[str, Any]:
-    m = _movement("deposit", row)
+    m = _movement("deposit", row, call.page)
     return {**_unit(call), "JYLX": m["JYLX"], "QCYE": m["opening"], "BQFS": m["amount"], "QMYE": m["closing"],
             "DJDH": m["DJDH"], "YHDLM": call.agent.user, "BZ": m["memo"], "RQSJ": m["RQSJ"]}
 
 
 def rebate_record(call: Call, row: sqlite3.Row) -> dict[str, Any]:
-    m = _movement("rebate", row)
+    m = _movement("rebate", row, call.page)
     return {**_unit(call), "ND": row["at"][:4], "JYLX": m["JYLX"], "JEQCYE": m["opening"], "JEBQFS": m["amount"],
             "JEQMYE": m["closing"], "DJDH": m["DJDH"], "YHDLM": call.agent.user, "JY": m["memo"], "RQSJ": m["RQSJ"]}
 

@@ -9,8 +9,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from spec.errors import BusinessError, ParamError, StateError
+from spec.model import Page
 
-from .. import instant_pay, machine, returns
+from .. import descriptions, instant_pay, machine, returns
 from ..context import Call, Mock, Reply
 from ..store import money
 from ..world import PayChannel
@@ -18,6 +19,8 @@ from . import handles
 from .tickets import REFUNDED
 
 ORDER_CHANGED = "Notify_OrderChanged.aspx"
+# QueryOrderRefund's gaps that word a record
+REASONS, BASIS_NAMES, DEDUCTION = "-refundreason-words", "-calculationbasis-names", "-description-format"
 
 
 def pay_channel(mock: Mock, call: Call) -> PayChannel:
@@ -135,7 +138,7 @@ def _when(stamp: str | None) -> tuple[str, str]:
 def _line(mock: Mock, order: sqlite3.Row, item: sqlite3.Row, status: str) -> dict[str, Any]:
     channel = order["pay_channel"]
     return {"orderid": order["orderid"], "productid": item["productid"], "productname": item["productname"],
-            "price": item["price"], "description": "", "paychannelid": channel,
+            "price": item["price"], "paychannelid": channel,
             "paychannelname": instant_pay.channel_name(mock, channel), "status": status,
             "selleremail": "", "buyeremail": ""}
 
@@ -150,7 +153,7 @@ def _application_lines(mock: Mock, db: sqlite3.Connection, order: sqlite3.Row, r
         basis = instant_pay.fee_item(mock, item["productid"], money(item["price"]), order, at) if per else None
         fee = money(per * item["num"])
         out.append({**_line(mock, order, item, record["state"]), "personcount": item["num"], "summary": item["amount"],
-                    "calculationbasis": basis.feecalmode if basis else "", "calculationbasisname": "",
+                    "calculationbasis": basis.feecalmode if basis else "",
                     "debitcount": item["num"] if per else 0, "debitprice": str(money(per)), "totalfees": str(fee),
                     "debitsummary": str(max(money(item["amount"]) - fee, Decimal("0.00"))),
                     "createdate": cdate, "createtime": ctime, "completedate": ddate, "completetime": dtime,
@@ -158,26 +161,28 @@ def _application_lines(mock: Mock, db: sqlite3.Connection, order: sqlite3.Row, r
     return out
 
 
-def _delivery_lines(mock: Mock, db: sqlite3.Connection, order: sqlite3.Row) -> list[dict]:
+def _delivery_lines(mock: Mock, db: sqlite3.Connection, order: sqlite3.Row, page: Page) -> list[dict]:
     """Tickets not taken at delivery become a refund application less their fee (2.7, line 251)."""
     if not order["delivered_at"]:
         return []
     cdate, ctime = _when(order["delivered_at"])
+    at = machine.parse_stamp(order["delivered_at"], mock)
     out = []
     for item in machine.items(db, order["orderid"]):
         left = item["num"] - item["dealnum"]
         if left <= 0:
             continue
         summary, fee = money(item["amount"]) - money(item["dealamount"]), money(item["fees"])
+        basis = instant_pay.fee_item(mock, item["productid"], money(item["price"]), order, at) if fee else None
         out.append({**_line(mock, order, item, "7"), "personcount": left, "summary": str(summary),
-                    "calculationbasis": "", "calculationbasisname": "", "debitcount": left if fee else 0,
+                    "calculationbasis": basis.feecalmode if basis else "", "debitcount": left if fee else 0,
                     "debitprice": str(money(fee / left)), "totalfees": str(fee),
                     "debitsummary": str(max(summary - fee, Decimal("0.00"))), "createdate": cdate,
-                    "createtime": ctime, "completedate": "", "completetime": "", "refundreason": ""})
+                    "createtime": ctime, "completedate": "", "completetime": "", "refundreason": _reason(page, 0)})
     return out
 
 
-def _return_lines(mock: Mock, db: sqlite3.Connection, order: sqlite3.Row) -> list[dict]:
+def _return_lines(mock: Mock, db: sqlite3.Connection, order: sqlite3.Row, page: Page) -> list[dict]:
     """Tickets returned to the source of the instant payment: each a refund application for its
     amount less the return fee, which finance pays back (2.7.3 line 295)."""
     out = []
@@ -189,10 +194,10 @@ def _return_lines(mock: Mock, db: sqlite3.Connection, order: sqlite3.Row) -> lis
         basis = instant_pay.fee_item(mock, t["productid"], price, order, at) if fee else None
         cdate, ctime = _when(t["refunded_at"])
         out.append({**_line(mock, order, t, "7"), "personcount": t["persons"], "summary": str(fee + back),
-                    "calculationbasis": basis.feecalmode if basis else "", "calculationbasisname": "",
+                    "calculationbasis": basis.feecalmode if basis else "",
                     "debitcount": paying if fee else 0, "debitprice": str(money(fee / paying)) if paying else "0.00",
                     "totalfees": str(fee), "debitsummary": str(back), "createdate": cdate, "createtime": ctime,
-                    "completedate": "", "completetime": "", "refundreason": ""})
+                    "completedate": "", "completetime": "", "refundreason": _reason(page, 1)})
     return out
 
 
@@ -209,8 +214,22 @@ def query_order_refund(mock: Mock, call: Call) -> dict:
         records = db.execute("SELECT * FROM instant_refunds WHERE orderid=? AND state!=? ORDER BY id",
                              (orderid, instant_pay.REVOKED)).fetchall()
         lines = [line for r in records for line in _application_lines(mock, db, order, r)]
-        lines += _delivery_lines(mock, db, order)
-        returned = _return_lines(mock, db, order)
+        lines += _delivery_lines(mock, db, order, call.page)
+        returned = _return_lines(mock, db, order, call.page)
     fees = money(order["fees"]) + sum((money(r["totalfees"]) for r in returned), Decimal("0"))
     return {"total": order["total"], "totalfee": str(fees), "totalrefund": order["refund"],
-            "details": {"Item": lines + returned}}
+            "details": {"Item": [_worded(call.page, r) for r in lines + returned]}}
+
+
+def _reason(page: Page, which: int) -> str:
+    """The reason of an application the supplier makes itself: 0 tickets not taken, 1 a ticket returned."""
+    return (descriptions.words(page, REASONS).split("/") + ["", ""])[which]
+
+
+def _worded(page: Page, record: dict[str, Any]) -> dict[str, Any]:
+    """A record with its deduction and its basis's name in the page's words (gaps
+    queryorderrefund-description-format, -calculationbasis-names); nothing deducted, nothing said."""
+    names = dict(pair.split(":", 1) for pair in descriptions.words(page, BASIS_NAMES).split("/") if ":" in pair)
+    deduction, fee = descriptions.words(page, DEDUCTION), money(record["totalfees"])
+    return {**record, "calculationbasisname": names.get(record["calculationbasis"], ""),
+            "description": deduction.format(fees=fee) if fee > 0 and deduction else ""}

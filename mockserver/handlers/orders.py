@@ -11,7 +11,7 @@ from typing import Any
 from spec.errors import BusinessError, ParamError
 from spec.model import Element, Page
 
-from .. import booking, ledger, machine, returns, seats
+from .. import booking, descriptions, ledger, machine, returns, seats
 from ..context import Call, Mock
 from ..store import money
 from . import handles
@@ -20,9 +20,10 @@ from . import handles
 def order_item(mock: Mock, db: sqlite3.Connection, order: sqlite3.Row, agent_name: str, agent_type: str,
                agent_id: str, page: Page) -> dict[str, Any]:
     """An order as the Item of OrderProducts / QueryOrder / QueryOrdersList (unknown names are dropped
-    per page by `fit`); `page` words the return descriptions."""
+    per page by `fit`); `page` words the descriptions."""
     rows = machine.items(db, order["orderid"])
     returned, returned_lines = returns.fields(mock, db, order, page, rows)
+    described = descriptions.fields(mock, page, order, rows)
     deadline = order["pay_deadline"]
     # minutes from booking to the deadline: paytimeout, or a theater's shorter seat limit (-2008)
     minutes = 0
@@ -38,7 +39,7 @@ def order_item(mock: Mock, db: sqlite3.Connection, order: sqlite3.Row, agent_nam
         "mobile": order["mobile"], "cardid": order["idcard"], "xyfp": order["need_invoice"],
         "fptt": order["invoice_title"], "dealtotal": str(money(Decimal(order["paid"]) + Decimal(order["fees"]))),
         "dealamount": order["paid"], "totalfees": order["fees"], "feetotal": order["fees"],
-        "paychannel": order["pay_channel"], **returned,
+        **described, **returned,
         "subitem": [
             {"productid": r["productid"], "productname": r["productname"], "num": r["num"], "unit": "张",
              "price": r["price"], "productstatus": "1", "timeindex": order["timespanindex"] or "",

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 from spec.errors import BusinessError, ParamError, StateError, YbxError
 from spec.model import Element, Page, Transition
 
-from .. import delivery, ledger, machine
+from .. import delivery, ledger, machine, seats
 from ..context import Call, Mock
 from ..events import EventError, supplier_event
 from ..store import Store, money, register_schema
@@ -192,10 +192,17 @@ def _ticket_data(mock: Mock, db: sqlite3.Connection, order: sqlite3.Row, ticket:
         "timespanindex": order["timespanindex"] if order["timespanindex"] is not None else "",
         "starttime": seg.start if seg else "", "endtime": seg.end if seg else "",
         "status": ticket["status"], "name": ticket["name"], "identitycode": ticket["idno"],
-        "dealtype": businesstype, "seatdesc": "",
+        "dealtype": businesstype, "seatdesc": _seat_desc(mock, db, ticket),
         # ID-card tickets have no image to show (gap getticketcontext-eticketimage-condition).
         "eticketimage": "" if ticket["medium"] == MEDIUM[ID_CARD] else ticket_image(ticket["ticketid"]),
     }
+
+
+def _seat_desc(mock: Mock, db: sqlite3.Connection, ticket: sqlite3.Row) -> str:
+    """The ticket's own seats: its line's tickets take the line's seats in turn, a person each."""
+    before = db.execute("SELECT COALESCE(SUM(persons), 0) AS n FROM tickets WHERE orderid=? AND item_seq=? "
+                        "AND ticketid<?", (ticket["orderid"], ticket["item_seq"], ticket["ticketid"])).fetchone()["n"]
+    return seats.describe(mock, db, ticket["orderid"], ticket["item_seq"], before, ticket["persons"])
 
 
 def _bill(mock: Mock, db: sqlite3.Connection, order: sqlite3.Row, element: Element) -> dict[str, Any]:
