@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from datetime import datetime
+from enum import IntEnum
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,8 +18,77 @@ from . import faults as fault_registry
 DEFAULT_PORT = 8765
 
 
+class ExitCode(IntEnum):
+    """`ybx-mock`'s exit statuses (README "Exit codes")."""
+
+    OK = 0
+    NOT_READY = 1  # `wait`: no mock answered in time
+    USAGE = 2  # bad options or input: a bad world, port, database or fault; nothing was served
+
+
+def _port(text: str) -> int:
+    """--port: a TCP port a server can listen on."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (1-65535)")
+    return port
+
+
+def _at_least_one(text: str) -> int:
+    """--workers: a whole number of at least 1 (0 would serve nothing)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n}: at least 1")
+    return n
+
+
+def _seconds(text: str) -> float:
+    """--timeout: a finite number of seconds, not negative."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text}: a number of seconds, 0 or more")
+    return value
+
+
+def _db_problem(db: str) -> str:
+    """Why `db` cannot hold the mock's state, or "" (then it is a SQLite database, made if it was
+    missing, with the mock's tables): asked before the banner, which would read like a running mock."""
+    import sqlite3
+
+    from .handlers import load_all
+    from .store import Store
+
+    if db == ":memory:":
+        return ""
+    path = Path(db)
+    if path.is_dir():
+        return f"--db {db} is a folder; give a file in it, e.g. --db {path / 'ybx-mock.db'}"
+    if not path.parent.is_dir():
+        return f"--db {db}: the folder {path.parent} does not exist"
+    load_all()  # the handlers' own tables, as a worker makes them
+    try:
+        Store(db).close()
+    except sqlite3.DatabaseError as exc:
+        if "not a database" in str(exc):
+            return f"--db {db} is not a SQLite database (another kind of file?); give a new file or the mock's database"
+        return f"--db {db} cannot be used as the mock's database: {exc}"
+    except OSError as exc:
+        return f"--db {db} cannot be used as the mock's database: {exc.strerror or exc}"
+    return ""
+
+
 def _port_taken(host: str, port: int) -> str:
     """Why `host:port` cannot be listened on, or "" (checked with the same SO_REUSEADDR uvicorn sets)."""
+    import errno
     import socket
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -26,7 +97,12 @@ def _port_taken(host: str, port: int) -> str:
         try:
             s.bind((host, port))
         except OSError as exc:
-            return exc.strerror or str(exc)
+            said = exc.strerror or str(exc)
+            if exc.errno == errno.EADDRINUSE:
+                return f"{said} (another mock, or another server? choose another --port)"
+            if exc.errno == errno.EACCES:
+                return f"{said} (ports below 1024 need privileges; choose another --port)"
+            return f"{said} (is --host {host} an address of this machine?)"
     return ""
 
 
@@ -73,13 +149,13 @@ def _serve(args: argparse.Namespace) -> int:
         checked = _checked_worlds([(args.world, None), *([(theater_world, "theater")] if theater_world else [])],
                                   args.profile)
         if checked is None:
-            return 2
+            return ExitCode.USAGE
         (world, *rest), profile = checked
         theater = rest[0] if rest else None
         clock = _clock_arg(args.clock, profile.fee_bands.timezone) if args.clock else None
     except (fault_registry.UnknownFault, KeyError, ValueError) as exc:
         print(f"ybx-mock: {_said(exc)}", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     settings = {"db": args.db, "world": str(args.world) if args.world else None, "faults": args.fault,
                 "admin_token": args.admin_token, "profile": args.profile,
                 "theater_world": str(theater_world) if theater_world else None, "certify": args.certify, "memo": not args.no_memo,
@@ -88,7 +164,12 @@ def _serve(args: argparse.Namespace) -> int:
     problem = _port_taken(args.host, args.port)
     if problem:  # say so before the banner: a banner followed by a bind error reads like a running mock
         print(f"ybx-mock: cannot listen on {args.host}:{args.port}: {problem}", file=sys.stderr)
-        return 3
+        return ExitCode.USAGE
+    for db in dict.fromkeys([args.db, *([theater_db(args.db)] if theater is not None else [])]):
+        problem = _db_problem(db)
+        if problem:
+            print(f"ybx-mock: {problem}", file=sys.stderr)
+            return ExitCode.USAGE
     base = f"http://{args.host}:{args.port}"
     demo = world.agents[0]
     print(f"YBX mock supplier ({world.supplier.mode}, {world.supplier.providername}) at {base}/", flush=True)
@@ -110,7 +191,7 @@ def _serve(args: argparse.Namespace) -> int:
               f"database {theater_db(args.db)}", flush=True)
     uvicorn.run("mockserver.asgi:app", factory=True, host=args.host, port=args.port, workers=args.workers,
                 log_level=args.log_level, access_log=False, date_header=False)  # Date: the mock's clock (app.py)
-    return 0
+    return ExitCode.OK
 
 
 def _wait(args: argparse.Namespace) -> int:
@@ -128,8 +209,8 @@ def _wait(args: argparse.Namespace) -> int:
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
-    print(f"ybx-mock: no mock answered at {args.url} within {args.timeout} s", file=sys.stderr)
-    return 1
+    print(f"ybx-mock: no mock answered at {args.url} within {args.timeout:g} s", file=sys.stderr)
+    return ExitCode.NOT_READY
 
 
 def _faults(args: argparse.Namespace) -> int:
@@ -150,21 +231,30 @@ def _events(args: argparse.Namespace) -> int:
 
 
 def _check_world(args: argparse.Namespace) -> int:
-    """Check world files without serving: problems to stderr, one "ok" line per good file."""
-    from .world import SHIPPED_WORLDS
+    """Check world files without serving: each file's problems on stderr, one line each, or its "ok" line
+    on stdout; exit 2 when any file has a problem."""
+    from spec.loader import load_spec
 
-    paths = args.files or list(SHIPPED_WORLDS)
+    from .world import SHIPPED_WORLDS, check_world
+
+    spec = load_spec()
     try:
-        checked = _checked_worlds([(p, None) for p in paths], args.profile)
+        profile = spec.profile(args.profile)
     except KeyError as exc:
         print(f"ybx-mock: {_said(exc)}", file=sys.stderr)
-        return 2
-    if checked is None:
-        return 2
-    for path, world in zip(paths, checked[0]):
+        return ExitCode.USAGE
+    bad = False
+    for path in args.files or list(SHIPPED_WORLDS):
+        world, problems = check_world(path, spec=spec, profile=profile)
+        for p in problems:
+            print(p, file=sys.stderr)
+        if world is None:
+            bad = True
+            continue
         relative = " (dates relative to the seed day)" if world.relative else ""
-        print(f"{path}: ok: {world.supplier.mode}, {len(world.products)} products, {len(world.agents)} agents{relative}")
-    return 0
+        print(f"{path}: ok: {world.supplier.mode}, {len(world.products)} products, {len(world.agents)} agents{relative}",
+              flush=True)
+    return ExitCode.USAGE if bad else ExitCode.OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -172,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     serve = sub.add_parser("serve", help="run the mock supplier")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT})")
+    serve.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT})")
     serve.add_argument("--db", default="ybx-mock.db", help="SQLite file (default ./ybx-mock.db; ':memory:' for a throwaway run)")
     serve.add_argument("--world", type=Path, default=None, help="world YAML (default: the shipped scenic world)")
     serve.add_argument("--theater-world", type=Path, default=None, metavar="FILE",
@@ -189,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--admin-token", default="demo-admin",
                        help="the X-Admin-Token every admin API call must carry (default demo-admin)")
     serve.add_argument("--fault", action="append", default=[], metavar="NAME", help="break one rule (see `ybx-mock faults`)")
-    serve.add_argument("--workers", type=int, default=1,
+    serve.add_argument("--workers", type=_at_least_one, default=1,
                        help="uvicorn worker processes sharing the database (default 1)")
     serve.add_argument("--profile", default="default", help="the protocol profile the mock follows (default: default)")
     serve.add_argument("--log-level", default="warning",
@@ -198,20 +288,22 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--log-format", choices=("text", "json"), default="text",
                        help="one log line per request on stderr as text (default) or one JSON object")
     wait = sub.add_parser("wait", help="wait until a mock answers (for scripts)")
-    wait.add_argument("--url", default=f"http://127.0.0.1:{DEFAULT_PORT}", help="the mock's base URL")
+    wait.add_argument("--url", default=f"http://127.0.0.1:{DEFAULT_PORT}",
+                      help=f"the mock's base URL (default http://127.0.0.1:{DEFAULT_PORT})")
     wait.add_argument("--admin-token", default="demo-admin", help="the mock's admin token (default demo-admin)")
-    wait.add_argument("--timeout", type=float, default=20, help="seconds to wait before giving up (default 20)")
+    wait.add_argument("--timeout", type=_seconds, default=20, help="seconds to wait before giving up (default 20)")
     check = sub.add_parser("check-world", help="check world files as serve would, without serving (exit 2 on a problem)")
     check.add_argument("files", nargs="*", type=Path, metavar="FILE",
                        help="world YAML files (default: the shipped worlds, mockserver/worlds/*.yaml)")
-    check.add_argument("--profile", default="default", help="the spec profile whose codes the worlds are checked against")
+    check.add_argument("--profile", default="default",
+                       help="the spec profile whose codes the worlds are checked against (default: default)")
     sub.add_parser("faults", help="list the fault switches")
     sub.add_parser("events", help="list the supplier-side events of the admin API")
     args = parser.parse_args(argv)
     if args.cmd == "serve" and args.db == ":memory:" and args.workers > 1:
         parser.error("--db :memory: cannot be shared by several workers")
-    return {"serve": _serve, "wait": _wait, "faults": _faults, "events": _events,
-            "check-world": _check_world}[args.cmd](args)
+    return int({"serve": _serve, "wait": _wait, "faults": _faults, "events": _events,
+                "check-world": _check_world}[args.cmd](args))
 
 
 if __name__ == "__main__":
