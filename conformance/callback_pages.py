@@ -28,6 +28,7 @@ from spec import signing
 from spec.model import Page, Param, Profile, Spec
 from spec.protocol import Credentials, callback_url, encode_request
 
+from .cliargs import positive_seconds
 from .context import Failed, NotRun, Warned, verdict_of
 from .preflight import check_callback_url, stop
 from .summary import summary_lines
@@ -498,9 +499,10 @@ def add_parser(sub: Any) -> None:
     c.add_argument("--key", required=True, help="the agent's KEY (signs the callbacks, verifies the answers)")
     c.add_argument("--order", action="append", default=[], metavar="ORDERID:SENDERID",
                    help="a known order of the OTA to use in the callbacks (repeatable; default: synthetic ids)")
-    c.add_argument("--timeout", type=float, default=None, help="answer timeout in s (default: the spec's)")
+    c.add_argument("--timeout", type=positive_seconds, default=None, help="answer timeout in s (default: the spec's)")
     c.add_argument("--pages", default="", help="comma-separated callback pages (default: all)")
-    c.add_argument("--only", default="", help=f"comma-separated checks: {','.join(k.name for k in registered())}")
+    c.add_argument("--only", default="",
+                   help=f"comma-separated checks: {','.join(k.name for k in registered())} (default: all)")
     c.add_argument("--profile", default="default", help="the protocol profile (default: default)")
     c.add_argument("--profile-file", type=Path, default=None, metavar="FILE",
                    help="a profile YAML of your own, usable by its name with --profile")

@@ -19,6 +19,7 @@ import httpx
 
 from spec.model import Profile, Spec
 
+from .cliargs import seconds
 from .drivers import AdminDriver, DriverError
 from .journal import Entry, Window
 from .journal import when as _when
@@ -419,7 +420,8 @@ def add_commands(sub: Any) -> None:
     c.add_argument("--plan", type=Path, default=None, help="a plan YAML (default: the shipped plan)")
     c.add_argument("--pay-types", default="", help="payment types the OTA uses, e.g. deposit,instant (default: all)")
     c.add_argument("--since", default=None, help="judge the journal from this ISO 8601 time")
-    c.add_argument("--wait", type=float, default=300.0, help="seconds to wait for each flow (live mode)")
+    c.add_argument("--wait", type=seconds, default=300.0,
+                   help="seconds to wait for each flow (live mode; default 300)")
     c.add_argument("--no-wait", action="store_true", help="judge the journal as it stands")
     c.add_argument("--report", type=Path, default=Path("ybx-certificate"), metavar="DIR",
                    help="where certificate.json and index.html go (default: ybx-certificate)")

@@ -45,8 +45,12 @@ class ValueCondition:
         if self.equals is not None and value != self.equals:
             return f"{self.param} is {value!r}, not {self.equals!r}"
         if self.matches is not None and not re.search(self.matches, value or ""):
+            if not given:  # say it was not sent, not "None does not match"
+                return f"{self.param} {'missing' if value is None else 'empty'} (it must match {self.matches!r})"
             return f"{self.param} {value!r} does not match {self.matches!r}"
         if self.format_pattern is not None and not re.fullmatch(self.format_pattern, value or ""):
+            if not given:
+                return f"{self.param} {'missing' if value is None else 'empty'} (it must be in the format {self.format})"
             return f"{self.param} {value!r} is not in the format {self.format}"
         return None
 

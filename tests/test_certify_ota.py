@@ -594,3 +594,13 @@ def test_requests_under_an_unknown_user_are_shown_on_the_certificate(spec, tmp_p
     assert code == 1 and doc["mistakes"] == []  # nothing of demo-ota's own
     assert [e["agent"] for e in doc["unknown_user_requests"]] == ["demo-0ta"]
     assert "demo-0ta" in out and "demo-0ta" in (tmp_path / "c" / "index.html").read_text(encoding="utf-8")
+
+
+def test_a_value_condition_says_missing_instead_of_none():
+    from conformance.plan import ValueCondition
+
+    shaped = ValueCondition("Memo", format="memo_records", format_pattern=r"\d+")
+    assert shaped.test({}) == "Memo missing (it must be in the format memo_records)"
+    assert shaped.test({"memo": ""}) == "Memo empty (it must be in the format memo_records)"
+    assert shaped.test({"Memo": "x"}) == "Memo 'x' is not in the format memo_records"
+    assert ValueCondition("Memo", matches="^a").test({}) == "Memo missing (it must match '^a')"

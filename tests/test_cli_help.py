@@ -72,3 +72,22 @@ def test_the_walk_catches_a_missing_help_and_an_issue_number(monkeypatch):
     found = dict(texts(built_parser(main, monkeypatch)))
     assert found["demo run --bare"] is None
     assert [w for w, t in found.items() if t and ISSUE.search(t)] == ["demo run", "demo run --named"]
+
+
+@pytest.mark.parametrize("main", [conform_cli.main, mock_cli.main], ids=["ybx-conform", "ybx-mock"])
+def test_every_option_with_a_default_says_it(main, monkeypatch):
+    """An option that takes a value when not given says which in its help ("default" with the value,
+    or what leaving it out means, e.g. "default: all")."""
+    parser = built_parser(main, monkeypatch)
+
+    def options(p: argparse.ArgumentParser) -> Iterator[tuple[str, argparse.Action]]:
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    yield from options(sub)
+            elif action.option_strings and not isinstance(action, argparse._HelpAction):
+                yield f"{p.prog} {'/'.join(action.option_strings)}", action
+
+    silent = [where for where, action in options(parser)
+              if action.default not in (None, False, [], argparse.SUPPRESS) and "default" not in (action.help or "")]
+    assert silent == []
