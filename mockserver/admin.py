@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hmac
 import json
-from datetime import datetime, timezone
+import math
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any, Callable
 
 import httpx
@@ -15,6 +17,114 @@ from starlette.routing import Route
 from . import events, journal, outbox, server, sweeper
 from .context import Mock
 from .faults import BY_NAME as FAULTS
+
+# Where the clock may be set or moved (years, the supplier's time). Far outside it an answer cannot
+# be written (year 10000 has no yyyyMMdd), a world's relative dates or a retry schedule overflow, and
+# nothing of the manual's interface means anything; a script that moves the clock there is wrong.
+CLOCK_YEARS = (2000, 2199)
+ORDERS_LIMIT = (1, 5000)
+BODY_MAX = 1 << 16  # bytes: the largest event body is a few hundred
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, allow_nan=True)[:80]
+
+
+def _in_range(mock: Mock, when: datetime, name: str) -> datetime:
+    """`when`, if the clock may stand there (CLOCK_YEARS); ValueError saying where it may."""
+    try:
+        year = when.astimezone(mock.tz).year
+    except (OverflowError, ValueError):
+        year = 0
+    if not CLOCK_YEARS[0] <= year <= CLOCK_YEARS[1]:
+        raise ValueError(f"{name} {when.isoformat()} is outside the clock's range: the years {CLOCK_YEARS[0]} to "
+                         f"{CLOCK_YEARS[1]} (the supplier's time)")
+    return when
+
+
+def _instant(mock: Mock, value: Any, name: str) -> datetime:
+    """A body's ISO 8601 date-time (no offset: the supplier's time), within the clock's range."""
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be an ISO 8601 date-time text (2028-02-29T10:00:00+08:00), not {_json(value)}")
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{name} {value!r} is not an ISO 8601 date-time (2028-02-29T10:00:00+08:00)") from None
+    return _in_range(mock, when if when.tzinfo else when.replace(tzinfo=mock.tz), name)
+
+
+def _advanced(mock: Mock, value: Any) -> datetime:
+    """Where `{"advance": seconds}` puts the clock; ValueError for a non-number or beyond its range."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"advance must be a finite number of seconds (negative goes back), not {_json(value)}")
+    try:
+        return _in_range(mock, mock.now() + timedelta(seconds=value), f"advance {value:g} s: the clock at")
+    except OverflowError:
+        raise ValueError(f"advance {value:g} s goes beyond the clock's range: the years {CLOCK_YEARS[0]} to "
+                         f"{CLOCK_YEARS[1]}") from None
+
+
+# The fields supplier events take (`ybx-mock events`), checked at the API's edge whichever event
+# reads them, so that no value of a wrong type or size reaches a handler, the ledger or SQLite:
+# each event still says which it requires and what they must name.
+TEXT_FIELDS = ("orderid", "ticketid", "user", "productid", "account", "mode", "stationname", "gatenumber", "memo")
+TEXT_MAX = 256
+MAX_AMOUNT = Decimal("100000000.00")  # yuan in one top-up or deduction
+MAX_COUNT = 1_000_000  # tickets sold of a product a day, or taken of an order line
+
+
+def _count(value: Any, name: str) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
+        raise ValueError(f"{name} must be a whole number from 0 to {MAX_COUNT}, not {_json(value)}")
+    return value
+
+
+def _event_body(data: dict[str, Any]) -> None:
+    """Refuse a field of a supplier event's body whose value no event could use (ValueError)."""
+    for name in TEXT_FIELDS:
+        value = data.get(name)
+        if name in data and (isinstance(value, bool) or not isinstance(value, (str, int))):
+            raise ValueError(f"{name} must be a text, not {_json(value)}")
+        if isinstance(value, str) and len(value) > TEXT_MAX:
+            raise ValueError(f"{name} is {len(value)} characters long; at most {TEXT_MAX}")
+    if "amount" in data:
+        value = data["amount"]
+        try:
+            amount = Decimal(str(value)) if not isinstance(value, bool) and isinstance(value, (str, int, float)) \
+                else None
+        except ArithmeticError:
+            amount = None
+        if amount is None or not amount.is_finite() or not 0 < amount <= MAX_AMOUNT:
+            raise ValueError(f"amount must be yuan above 0 and at most {MAX_AMOUNT} (\"500.00\"), not {_json(value)}")
+    if "sold" in data:
+        _count(data["sold"], "sold")
+    if "taken" in data and data["taken"] is not None:
+        taken = data["taken"]
+        if not isinstance(taken, dict):
+            raise ValueError(f"taken must map item seq to a number of tickets ({{\"1\": 2}}), not {_json(taken)}")
+        for seq, n in taken.items():
+            if not seq.strip().isdigit():
+                raise ValueError(f"taken: {seq!r} is not an item seq (1, 2, …)")
+            _count(n, f"taken[{seq}]")
+    for name in ("date", "ticketdate"):
+        value = data.get(name)
+        if value is None and name == "ticketdate":
+            continue  # the effect date
+        try:
+            ok = isinstance(value, str) and CLOCK_YEARS[0] <= datetime.strptime(value, "%Y%m%d").year <= CLOCK_YEARS[1]
+        except ValueError:
+            ok = False
+        if name in data and not ok:
+            raise ValueError(f"{name} must be a day yyyyMMdd of the years {CLOCK_YEARS[0]} to {CLOCK_YEARS[1]}, "
+                             f"not {_json(value)}")
+
+
+def _fields(data: dict[str, Any], known: tuple[str, ...], usage: str) -> None:
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ValueError(f"unknown field {unknown[0]!r}: give {usage}")
 
 
 def _rows(mock: Mock, sql: str, args: tuple = ()) -> list[dict[str, Any]]:
@@ -36,12 +146,22 @@ def admin_routes(mock: Mock, token: str) -> list[Route]:
                 return JSONResponse({"error": str(exc)}, status_code=exc.status)
             except (ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
                 return JSONResponse({"error": f"bad request: {exc}"}, status_code=400)
+            except ArithmeticError as exc:  # a number no field can hold (an amount of 1e400, an overflow)
+                return JSONResponse({"error": f"bad request: a number out of range ({type(exc).__name__})"},
+                                    status_code=400)
 
         return endpoint
 
     async def body(request: Request) -> dict[str, Any]:
         raw = await request.body()
-        data = json.loads(raw or b"{}")
+        if len(raw) > BODY_MAX:
+            raise ValueError(f"the body is {len(raw)} bytes; an admin call takes at most {BODY_MAX}")
+        try:
+            data = json.loads(raw or b"{}")
+        except RecursionError:
+            raise ValueError("the body is nested too deep") from None
+        except ValueError as exc:
+            raise ValueError(f"the body is not JSON: {exc}") from None
         if not isinstance(data, dict):
             raise ValueError("the body must be a JSON object")
         return data
@@ -49,20 +169,25 @@ def admin_routes(mock: Mock, token: str) -> list[Route]:
     async def clock(request: Request) -> Response:
         if request.method == "POST":
             data = await body(request)
+            usage = '{"set": ISO-8601, "freeze"?: true|false} or {"advance": seconds}'
+            _fields(data, ("set", "advance", "freeze"), usage)
+            if ("set" in data) == ("advance" in data):
+                raise ValueError(f"give {usage}")
+            if "freeze" in data and not isinstance(data["freeze"], bool):
+                raise ValueError(f"freeze must be true or false, not {_json(data['freeze'])}")
             if "set" in data:
-                when = datetime.fromisoformat(str(data["set"]))
-                if when.tzinfo is None:
-                    when = when.replace(tzinfo=mock.tz)
+                when = _instant(mock, data["set"], "set")
                 if mock.fault("clock-ignores-offset"):
                     when = when.replace(tzinfo=timezone.utc)
                 if "freeze" in data and hasattr(mock.clock, "frozen"):
-                    mock.clock.set(when, bool(data["freeze"]))
+                    mock.clock.set(when, data["freeze"])
                 else:
                     mock.clock.set(when)
-            elif "advance" in data:
-                mock.clock.advance(float(data["advance"]))
             else:
-                raise ValueError('give {"set": ISO-8601} or {"advance": seconds}')
+                if "freeze" in data:
+                    raise ValueError("freeze goes with set (advance keeps a frozen clock frozen)")
+                _advanced(mock, data["advance"])
+                mock.clock.advance(float(data["advance"]))
             sweeper.sweep(mock)
         return JSONResponse({"now": mock.now().isoformat(), "frozen": bool(getattr(mock.clock, "frozen", False))})
 
@@ -84,20 +209,12 @@ def admin_routes(mock: Mock, token: str) -> list[Route]:
 
     async def reset(request: Request) -> Response:
         data = await body(request)
-        unknown = sorted(set(data) - {"clock", "freeze"})
-        if unknown:
-            raise ValueError(f"unknown field {unknown[0]!r}: give {{\"clock\": ISO-8601, \"freeze\": true|false}} or no body")
+        _fields(data, ("clock", "freeze"), '{"clock": ISO-8601, "freeze": true|false} or no body')
         if not isinstance(data.get("freeze", False), bool):
             raise ValueError("freeze must be true or false")
         if "freeze" in data and "clock" not in data:
             raise ValueError("freeze needs a clock to stand at")
-        when = None
-        if "clock" in data:
-            try:
-                when = datetime.fromisoformat(str(data["clock"]))
-            except ValueError:
-                raise ValueError(f"clock {data['clock']!r} is not an ISO 8601 date-time (2028-02-29T10:00:00+08:00)") from None
-            when = when if when.tzinfo else when.replace(tzinfo=mock.tz)  # no offset: the supplier's time
+        when = _instant(mock, data["clock"], "clock") if "clock" in data else None
         return JSONResponse(server.reset(mock, when, bool(data.get("freeze", False))))
 
     async def order(request: Request) -> Response:
@@ -115,10 +232,7 @@ def admin_routes(mock: Mock, token: str) -> list[Route]:
             if column in q:
                 where.append(f"{column} = ?")
                 args.append(q[column])
-        try:
-            limit = min(max(int(q.get("limit", "500")), 1), 5000)
-        except ValueError:
-            return JSONResponse({"error": "limit is not a number"}, status_code=400)
+        limit = journal.whole_number(q.get("limit", "500"), "limit", *ORDERS_LIMIT)
         sql = f"SELECT * FROM orders WHERE {' AND '.join(where)} ORDER BY orderid LIMIT ?"  # columns are fixed names
         return JSONResponse(_rows(mock, sql, (*args, limit)))
 
@@ -139,12 +253,17 @@ def admin_routes(mock: Mock, token: str) -> list[Route]:
                              for e in events.EVENTS.values()])
 
     async def run_event(request: Request) -> Response:
-        result = events.run(mock, request.path_params["name"], await body(request))
+        data = await body(request)
+        _event_body(data)
+        result = events.run(mock, request.path_params["name"], data)
         return JSONResponse(dict(result))
 
     async def info(request: Request) -> Response:
         seeded = mock.seeded.seed_instant()
+        supplier = mock.world.supplier
         return JSONResponse({"now": mock.now().isoformat(), "world": mock.world.source, "profile": mock.profile.name,
+                             "supplier": {"mode": supplier.mode, "providerid": supplier.providerid,
+                                          "providername": supplier.providername},
                              "faults": sorted(mock.faults), "known_faults": sorted(FAULTS),
                              "seeded_at": seeded.isoformat() if seeded else None})
 

@@ -38,6 +38,7 @@ CREATE INDEX IF NOT EXISTS journal_ts ON journal(ts);
 register_schema(SCHEMA, ())
 
 DEFAULT_LIMIT = 500
+SQLITE_MAX = 2**63 - 1  # the largest integer SQLite stores: beyond it a query parameter overflows
 MAX_VALUE = 4096  # longer values are stored cut, so that a huge request cannot bloat the journal
 FILTERS = ("agent", "since", "until", "page", "only", "after_id", "limit")
 
@@ -134,14 +135,29 @@ def _earlier(mock: Mock, agent: str, page: str, same: dict[str, str], since: dat
 
 # ------------------------------------------------------------ reading it back
 
-def _when(text: str, mock: Mock) -> float:
+def _when(text: str, mock: Mock, name: str) -> float:
     try:
-        when = datetime.fromisoformat(text)
+        try:
+            when = datetime.fromisoformat(text)
+        except ValueError:
+            # An unescaped '+' of the offset arrives as a space in a query string.
+            head, _, tail = text.rpartition(" ")
+            when = datetime.fromisoformat(f"{head}+{tail}") if head else datetime.fromisoformat(text)
+        return (when if when.tzinfo else when.replace(tzinfo=mock.tz)).timestamp()
+    except (ValueError, OverflowError):
+        raise ValueError(f"{name} {text!r} is not an ISO 8601 date-time (2026-11-21T10:00:00+08:00)") from None
+
+
+def whole_number(text: str, name: str, low: int, high: int = SQLITE_MAX) -> int:
+    """A query parameter that must be a whole number from `low` to `high`; ValueError saying so."""
+    try:
+        value = int(text)
     except ValueError:
-        # An unescaped '+' of the offset arrives as a space in a query string.
-        head, _, tail = text.rpartition(" ")
-        when = datetime.fromisoformat(f"{head}+{tail}") if head else datetime.fromisoformat(text)
-    return (when if when.tzinfo else when.replace(tzinfo=mock.tz)).timestamp()
+        value = None
+    if value is None or not low <= value <= high:
+        bounds = f"from {low} to {high}" if high != SQLITE_MAX else f"of at least {low}"
+        raise ValueError(f"{name} must be a whole number {bounds}, not {text!r}")
+    return value
 
 
 def entries(mock: Mock, filters: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -153,17 +169,15 @@ def entries(mock: Mock, filters: Mapping[str, str]) -> list[dict[str, Any]]:
         raise ValueError("only= takes the value findings")
     conditions: dict[str, tuple[str, Callable[[str], list[Any]]]] = {
         "agent": ("agent = ?", lambda v: [v]),
-        "since": ("ts >= ?", lambda v: [_when(v, mock)]),
-        "until": ("ts <= ?", lambda v: [_when(v, mock)]),
+        "since": ("ts >= ?", lambda v: [_when(v, mock, "since")]),
+        "until": ("ts <= ?", lambda v: [_when(v, mock, "until")]),
         "page": ("lower(page) IN (?, ?)", lambda v: [v.lower(), v.lower() + ".aspx"]),
         "only": ("verdict = 'mistakes'", lambda v: []),
-        "after_id": ("id > ?", lambda v: [int(v)]),
+        "after_id": ("id > ?", lambda v: [whole_number(v, "after_id", 0)]),
     }
     where = [conditions[k][0] for k in conditions if k in filters]
     args = [a for k in conditions if k in filters for a in conditions[k][1](filters[k])]
-    limit = int(filters.get("limit", DEFAULT_LIMIT))
-    if limit < 1:
-        raise ValueError("limit must be at least 1")
+    limit = whole_number(filters.get("limit", str(DEFAULT_LIMIT)), "limit", 1)
     sql = "SELECT * FROM journal" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id LIMIT ?"
     with mock.store.reading() as db:
         rows = db.execute(sql, (*args, limit)).fetchall()

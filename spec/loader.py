@@ -257,6 +257,11 @@ def _xref_problems(raw: RawSpec) -> list[Problem]:
                     add(rel, f"{path}[{j}].format", f"unknown format {e['format']!r}")
                 for problem in _element_value_problems(e, patterns, type_formats):
                     add(rel, f"{path}[{j}]", problem)
+                if e.get("filled_after") and not e.get("allow_empty"):
+                    add(rel, f"{path}[{j}].filled_after", "only an allow_empty element is filled after an event")
+                for k, ev in enumerate(e.get("filled_after", ())):
+                    if ev not in events:
+                        add(rel, f"{path}[{j}].filled_after[{k}]", f"unknown event {ev!r}")
                 walk(e.get("children", []), f"{path}[{j}].children")
 
         walk(data["response"], "response")
@@ -371,7 +376,7 @@ def _element_value_problems(e: dict, patterns: dict[str, str], type_formats: dic
     cannot express (the suite validates answers with it), listed values outside the format, a
     length or value set on an element with children."""
     if e.get("children"):
-        keys = {"format", "values", "values_from", "max_length", "allow_empty"} & set(e)
+        keys = {"format", "values", "values_from", "max_length", "allow_empty", "filled_after"} & set(e)
         return [f"{sorted(keys)} on an element with children (leaves only)"] if keys else []
     out = []
     if "values" in e and "values_from" in e:
@@ -524,6 +529,7 @@ def _element(d: dict, codes: dict[str, tuple[str, ...]]) -> m.Element:
         label_zh=_s(d.get("label_zh")), en=_s(d.get("en")), values=values, format=d.get("format"),
         children=tuple(_element(c, codes) for c in d.get("children", ())),
         max_length=d.get("max_length"), line=d.get("line"), allow_empty=bool(d.get("allow_empty", False)),
+        filled_after=_t(d.get("filled_after")),
     )
 
 

@@ -77,6 +77,7 @@ class Element:
     max_length: int | None = None  # the manual's string(N), in characters
     line: int | None = None  # seed line cited for the format, length or values added to the manual's element
     allow_empty: bool = False  # an empty value is a meaningful answer (a value not yet known, a mode's n/a)
+    filled_after: tuple[str, ...] = ()  # events after which an allow_empty value is known (never empty again)
 
     # cached: asked for every element of every rendered answer
     @cached_property

@@ -98,7 +98,7 @@ def _return(ctx: CheckContext, orderid: str, ticket: dict[str, str]) -> dict[str
     return values
 
 
-def _ask(ctx: CheckContext, page: Page, orderid: str) -> list[dict[str, str]]:
+def order_requests(ctx: CheckContext, page: Page, orderid: str) -> list[dict[str, str]]:
     """The page's requests about the order: its order parameter, and each first page of a list."""
     base: dict[str, str] = {}
     index, first = None, ""
@@ -124,7 +124,7 @@ def _shown(ctx: CheckContext, page: Page, orderid: str) -> etree._Element:
     order_leaf = next((c for c in _leaves(el) if c.label_zh in ORDER_LABELS), None)
     if order_leaf is None:
         raise NotRun(f"{page.page} {path} has no order number")
-    for values in _ask(ctx, page, orderid):
+    for values in order_requests(ctx, page, orderid):
         ex = ctx.call(page, values, note="the order after the return")
         ctx.envelope(ex)
         for record in ex.envelope.root.findall(path) if ex.retcode == "0" else ():
