@@ -41,11 +41,13 @@ def _describe(p: Param) -> str:
     return " — ".join(x for x in parts if x)
 
 
-def _element_schema(el: Element) -> dict[str, Any]:
+def _element_schema(el: Element, envelope: bool = False) -> dict[str, Any]:
+    """`envelope`: an element of an XML answer, where an unmarked leaf is never empty (gap
+    response-empty-values); the REST page's members may be null or numbers instead."""
     if el.children:
         schema: dict[str, Any] = {
             "type": "object",
-            "properties": {c.name: _element_schema(c) for c in el.children},
+            "properties": {c.name: _element_schema(c, envelope) for c in el.children},
             "required": [c.name for c in el.children if not c.optional],
             "xml": {"name": el.name},
         }
@@ -55,6 +57,8 @@ def _element_schema(el: Element) -> dict[str, Any]:
             schema["x-ybx-type"] = el.type
         if el.values:
             schema["x-ybx-values"] = list(el.values)
+        if envelope and not el.allow_empty:
+            schema["minLength"] = 1
     if el.label_zh or el.en:
         schema["description"] = " / ".join(t for t in (el.label_zh, el.en) if t)
     if el.repeated:
@@ -68,7 +72,7 @@ def _response_schema(page: Page, profile: Profile) -> dict[str, Any]:
     if codes and page.direction == "request":
         props["retcode"]["enum"] = codes
     for el in page.response:
-        props[el.name] = _element_schema(el)
+        props[el.name] = _element_schema(el, envelope=True)
     required = list(profile.response.envelope) + [el.name for el in page.response if not el.optional]
     return {"type": "object", "xml": {"name": profile.response.root}, "properties": props, "required": required}
 

@@ -44,6 +44,12 @@ def test_openapi_loads_in_schemathesis(spec, openapi):
     assert "GET /OrderProducts.aspx" in labels and "POST /POST/OrderProducts.aspx" in labels
 
 
+def test_openapi_answers_refuse_empty_unmarked_leaves(openapi):
+    item = openapi["paths"]["/QueryOrdersList.aspx"]["get"]["responses"]["200"]["content"]["text/xml"]["schema"][
+        "properties"]["Items"]["properties"]["Item"]["items"]["properties"]
+    assert item["tickettypedesc"]["minLength"] == 1 and "minLength" not in item["dealdesc"]  # gap response-empty-values
+
+
 def test_openapi_param_schema_follows_the_spec(openapi):
     get = openapi["paths"]["/OrderProducts.aspx"]["get"]
     by_name = {p["name"]: p for p in get["parameters"]}
