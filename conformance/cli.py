@@ -5,17 +5,28 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from enum import IntEnum
 from pathlib import Path
 
 from spec.loader import SpecInvalid, load_spec
 from spec.protocol import Credentials
 
 from . import callback_pages, preflight
+from .cliargs import positive_int
 from .certify import add_commands as add_certify_commands
 from .drivers import DriverError, make_driver
+from .expected import ExpectedFailuresError, load_expected_failures
 from .registry import CATEGORIES, all_checks
-from .runner import RunConfig, load_expected_failures, print_progress, run, write_results
+from .runner import RunConfig, print_progress, run, write_results
 from .summary import summary_lines
+
+
+class ExitCode(IntEnum):
+    """`ybx-conform`'s exit statuses (README "Exit codes")."""
+
+    PASSED = 0  # every check that ran passed (certify-ota: certified; verify-certificate: intact)
+    FAILED = 1  # a check failed (certify-ota: not certified; verify-certificate: edited)
+    USAGE = 2  # bad options or input, or the preflight stopped the run: nothing was judged
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -27,21 +38,34 @@ def _run(args: argparse.Namespace) -> int:
         unknown = set(only) - set(CATEGORIES)
         if unknown:
             raise ValueError(f"unknown categories: {', '.join(sorted(unknown))}; known: {', '.join(CATEGORIES)}")
-        expected = load_expected_failures(args.expected_failures)
+        others = {"--other-user": args.other_user, "--other-password": args.other_password,
+                  "--other-key": args.other_key}
+        if any(others.values()) and not all(others.values()):
+            raise ValueError(f"the second agent needs all of {', '.join(others)}; missing: "
+                             f"{', '.join(flag for flag, value in others.items() if not value)}")
+        checks = all_checks(spec)
+        expected = load_expected_failures(args.expected_failures, (c.id for c in checks))
         preflight.probe_page(spec, profile)
+    except ExpectedFailuresError as exc:
+        print("\n".join(f"ybx-conform: {line}" for line in exc.problems), file=sys.stderr)
+        return ExitCode.USAGE
     except (SpecInvalid, KeyError, ValueError, DriverError, OSError) as exc:
         print(f"ybx-conform: {exc}", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     creds = Credentials(args.user, args.password, args.key, args.pay_password)
     other = Credentials(args.other_user, args.other_password, args.other_key) if args.other_user else None
-    problems = preflight.check_agent(args.target, creds, spec, profile)
+    problems = preflight.same_agent(creds, other)
+    if not problems:
+        problems = preflight.check_agent(args.target, creds, spec, profile)
     if other is not None and not problems:
         problems = preflight.check_agent(args.target, other, spec, profile, preflight.OTHER_FLAGS)
     problems += preflight.driver_problems(driver)
+    if not problems:
+        problems = preflight.driver_manages(driver, args.target, creds, spec, profile)
     if problems:
         return preflight.stop(problems)
     config = RunConfig(args.target, creds, spec, profile, driver, other, only, expected, args.workers)
-    doc = run(config, all_checks(spec), print_progress)
+    doc = run(config, checks, print_progress)
     out = write_results(doc, args.report)
     from reports.conformance import write_report, write_junit
 
@@ -50,7 +74,7 @@ def _run(args: argparse.Namespace) -> int:
         write_junit(doc, args.junit)
     print("\n".join(summary_lines(doc)))
     print(f"report: {page.resolve()}\nresults: {out.resolve()}")
-    return 1 if doc["summary"]["failed"] else 0
+    return ExitCode.FAILED if doc["summary"]["failed"] else ExitCode.PASSED
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -61,11 +85,11 @@ def _report(args: argparse.Namespace) -> int:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         print(f"ybx-conform: cannot read {path}: {exc}", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     print(write_report(doc, args.dir).resolve())
     if args.junit:
         write_junit(doc, args.junit)
-    return 0
+    return ExitCode.PASSED
 
 
 def _index(args: argparse.Namespace) -> int:
@@ -80,11 +104,11 @@ def _index(args: argparse.Namespace) -> int:
             doc = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             print(f"ybx-conform: cannot read {run_dir / 'results.json'}: {exc}", file=sys.stderr)
-            return 2
+            return ExitCode.USAGE
         href = os.path.relpath(run_dir / "index.html", args.out).replace(os.sep, "/")
         runs.append((run_dir.name, href, doc))
     print(write_index(runs, args.out).resolve())
-    return 0
+    return ExitCode.PASSED
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,13 +133,13 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--admin-url", default=None, help="the mock's admin API for --driver admin, e.g. "
                    "http://127.0.0.1:8765/_admin")
     r.add_argument("--admin-token", default=None, help="the admin API's X-Admin-Token, for --driver admin")
-    r.add_argument("--only", default="", help=f"comma-separated categories: {','.join(CATEGORIES)}")
+    r.add_argument("--only", default="", help=f"comma-separated categories: {','.join(CATEGORIES)} (default: all)")
     r.add_argument("--expected-failures", type=Path, default=None, metavar="FILE",
                    help="YAML of known deviations (check-id: reason): their failures become warnings")
     r.add_argument("--report", type=Path, default=Path("ybx-report"), metavar="DIR",
                    help="where results.json and index.html go (default: ybx-report)")
     r.add_argument("--junit", type=Path, default=None, metavar="FILE", help="also write JUnit XML here (for CI)")
-    r.add_argument("--workers", type=int, default=4, help="checks run at once (default: 4)")
+    r.add_argument("--workers", type=positive_int, default=4, help="checks run at once, at least 1 (default: 4)")
     rep = sub.add_parser("report", help="re-render DIR/index.html from DIR/results.json")
     rep.add_argument("dir", type=Path, help="a report folder holding results.json")
     rep.add_argument("--junit", type=Path, default=None, metavar="FILE", help="also write JUnit XML here")
@@ -128,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if hasattr(args, "handler"):
         return int(args.handler(args))
-    return _run(args) if args.cmd == "run" else _report(args)
+    return int(_run(args) if args.cmd == "run" else _report(args))
 
 
 if __name__ == "__main__":

@@ -20,9 +20,15 @@ from spec.errors import YbxError, resolve
 from spec.model import Page, Profile, Retcode, SignProfile, Spec
 from spec.protocol import Credentials, callback_url, encode_request
 
-from .drivers import Driver, DriverError, NoAdminApi, TokenRefused
+from .drivers import AdminDriver, Driver, DriverError, NoAdminApi, TokenRefused
 from .target import Exchange, Target
 
+# The probe page's answer elements naming the supplier, and the modes its `type` element's values
+# stand for, in the order the spec lists them (1 scenic area, 2 theater)
+SUPPLIER_ID = ("Item", "providerid")
+SUPPLIER_NAME = ("Item", "providername")
+SUPPLIER_TYPE = ("Item", "type")
+MODES = ("scenic", "theater")
 # The profile's refusal classes that name a credential, in the order a target checks them (pipeline).
 CREDENTIAL_CLASSES = ("unknown_agent", "bad_sign", "account_disabled", "bad_password")
 TIMEOUT = 10.0
@@ -197,6 +203,63 @@ def driver_problems(driver: Driver, url_flag: str = "--admin-url", token_flag: s
     except DriverError as exc:
         return [str(exc)]
     return []
+
+
+def same_agent(creds: Credentials, other: Credentials | None) -> list[str]:
+    """A second agent that is the first one again: its isolation checks would fail or not run."""
+    if other is None or other.user != creds.user:
+        return []
+    return [f"--other-user {other.user} is the agent of --user: the isolation checks need a second, different agent",
+            "  likely cause: --other-user (another agent of the target, e.g. other-ota on the mock; or leave the "
+            "--other-* options out, and the isolation checks are reported not run)"]
+
+
+def _supplier_of(page: Page, ex: Exchange) -> dict[str, str] | None:
+    """Mode, id and name of the supplier answering the probe page, by the spec's elements; None when the
+    page does not name them."""
+    kind, ident, name = (page.element(*path) for path in (SUPPLIER_TYPE, SUPPLIER_ID, SUPPLIER_NAME))
+    if ex.envelope is None or kind is None or ident is None or name is None:
+        return None
+    code = ex.envelope.text("/".join(SUPPLIER_TYPE))
+    return {"mode": dict(zip(kind.values, MODES)).get(code, f"type {code!r}"),
+            "providerid": ex.envelope.text("/".join(SUPPLIER_ID)),
+            "providername": ex.envelope.text("/".join(SUPPLIER_NAME))}
+
+
+def _said_of(supplier: dict[str, str]) -> str:
+    return f"'{supplier.get('providername', '')}' ({supplier.get('mode')}, providerid {supplier.get('providerid')})"
+
+
+def driver_manages(driver: Driver, base_url: str, creds: Credentials, spec: Spec, profile: Profile,
+                   url_flag: str = "--admin-url", timeout: float = TIMEOUT) -> list[str]:
+    """Whether the admin API drives the target's own supplier: the supplier its `GET /_admin` names
+    (`supplier`: mode, providerid) against the one the target's probe page answers as. [] when they
+    agree, or when either does not say (another driver, a mock that does not name its supplier)."""
+    if not isinstance(driver, AdminDriver):
+        return []
+    try:
+        info = driver.get_json("")
+    except (DriverError, httpx.HTTPError, ValueError):
+        return []  # driver_problems already said what is wrong with the admin API
+    managed = info.get("supplier") if isinstance(info, dict) else None
+    if not isinstance(managed, dict):
+        return []
+    page = probe_page(spec, profile)
+    target = Target(base_url, creds, spec, profile, timeout)
+    try:
+        ex = target.call(page, note="preflight: which supplier answers")
+    finally:
+        target.close()
+    answering = _supplier_of(page, ex)
+    if answering is None or (answering["mode"], answering["providerid"]) == (managed.get("mode"),
+                                                                             managed.get("providerid")):
+        return []
+    own = base_url.rstrip("/") + "/_admin"
+    return [f"the admin API at {driver.base} manages supplier {_said_of(managed)}, but the target {base_url} "
+            f"answers {page.page} as supplier {_said_of(answering)}: its events and clock would drive another "
+            f"supplier, and the checks needing them would not run",
+            f"  likely cause: the admin URL ({url_flag}): give the admin API of the target's own supplier, "
+            f"e.g. {own} (the mock: …/_admin for its scenic supplier, …/theater/_admin for its theater)"]
 
 
 def stop(problems: list[str]) -> int:

@@ -13,8 +13,9 @@ from spec.loader import load_spec
 from spec.protocol import Credentials
 
 from .drivers import make_driver
+from .expected import ExpectedFailuresError, load_expected_failures
 from .registry import Check, all_checks
-from .runner import RunConfig, load_expected_failures, run_one
+from .runner import RunConfig, run_one
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -89,14 +90,19 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         raise pytest.UsageError(f"--ybx-target needs {', '.join(missing)}")
     spec = load_spec()
     only = tuple(c for c in config.getoption("--ybx-only").split(",") if c)
+    known = all_checks(spec)
+    try:
+        expected = load_expected_failures(config.getoption("--ybx-expected-failures"), (c.id for c in known))
+    except ExpectedFailuresError as exc:
+        raise pytest.UsageError(str(exc)) from None
     run_config = RunConfig(
         target, Credentials(config.getoption("--ybx-user"), config.getoption("--ybx-password"),
                             config.getoption("--ybx-key"), config.getoption("--ybx-pay-password")),
         spec, spec.profile(config.getoption("--ybx-profile")),
         make_driver(config.getoption("--ybx-driver"), config.getoption("--ybx-admin-url"),
                     config.getoption("--ybx-admin-token")),
-        expected_failures=load_expected_failures(config.getoption("--ybx-expected-failures")),
+        expected_failures=expected,
     )
-    checks = [c for c in all_checks(spec) if not only or c.category in only or c.id.startswith(only)]
+    checks = [c for c in known if not only or c.category in only or c.id.startswith(only)]
     collector = YbxChecks.from_parent(session, name="ybx-conform", run_config=run_config, checks=checks)
     items.extend(collector.collect())

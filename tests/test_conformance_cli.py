@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from livemock import live_mock
 from mockkit import DEMO
 
@@ -66,6 +67,60 @@ def test_usage_and_connection_errors_exit_2(tmp_path):
     assert no_admin.returncode == 2
 
 
+def _expected(tmp_path, text: str) -> subprocess.CompletedProcess:
+    """`run` with an expected-failures file; refused before any request (the target is closed)."""
+    known = tmp_path / "known.yaml"
+    known.write_text(text, encoding="utf-8")
+    return subprocess.run([sys.executable, "-m", "conformance.cli", "run", "--target", "http://127.0.0.1:9", "--user",
+                           "u", "--password", "p", "--key", "k" * 36, "--expected-failures", str(known)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_an_expected_failures_file_with_a_yaml_error_is_one_line_with_its_position(tmp_path):
+    bad = _expected(tmp_path, "signature.missing.QueryOrder: known\nsignature.wrong.QueryOrder: [unclosed\n")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip() == f"ybx-conform: {tmp_path / 'known.yaml'}:3:1: not valid YAML: " \
+                                 "expected ',' or ']', but got '<stream end>'"
+
+
+def test_unknown_check_ids_are_refused_with_a_did_you_mean(tmp_path):
+    bad = _expected(tmp_path, "signature.missing.QueryOrder: known\n"
+                              "signature.missing.QueryOrdr: a typo\n"
+                              "schema.nothing-like-it: gone\n")
+    assert bad.returncode == 2 and "cannot reach" not in bad.stderr
+    assert bad.stderr.splitlines() == [
+        f"ybx-conform: {tmp_path / 'known.yaml'}:2:1: signature.missing.QueryOrdr is not a check of the suite "
+        "(did you mean signature.missing.QueryOrder?)",
+        f"ybx-conform: {tmp_path / 'known.yaml'}:3:1: schema.nothing-like-it is not a check of the suite "
+        "(ybx-conform's report lists every check id)"]
+
+
+def test_expected_failures_files_of_other_shapes(spec, tmp_path):
+    from conformance.expected import ExpectedFailuresError, load_expected_failures
+
+    known = ("a.one", "a.two")
+    path = tmp_path / "k.yaml"
+    for text, want in (("- a.one\n- a.two\n", {"a.one": "known deviation", "a.two": "known deviation"}),
+                       ("a.one:\n", {"a.one": "known deviation"}), ("", {}), ("# nothing yet\n", {})):
+        path.write_text(text, encoding="utf-8")
+        assert load_expected_failures(path, known) == want
+    for text, said in (("just text\n", "1:1: the file must map check ids to reasons"),
+                       ("a.one: {why: x}\n", "1:8: a.one: the reason must be a text"),
+                       ("a.one: x\na.one: y\n", "2:1: a.one is given twice")):
+        path.write_text(text, encoding="utf-8")
+        with pytest.raises(ExpectedFailuresError) as refused:
+            load_expected_failures(path, known)
+        assert str(refused.value).startswith(f"{path}:{said}")
+    with pytest.raises(ExpectedFailuresError, match="cannot read the expected failures"):
+        load_expected_failures(tmp_path / "missing.yaml", known)
+
+
+def test_workers_below_one_are_refused(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "conformance.cli", "run", "--target", "http://127.0.0.1:9", "--user",
+                          "u", "--password", "p", "--key", "k", "--workers", "0"], capture_output=True, text=True)
+    assert run.returncode == 2 and run.stderr.splitlines()[-1].endswith("argument --workers: 0: at least 1")
+
+
 def test_driver_none_reports_event_checks_not_run(spec, tmp_path):
     from conformance.drivers import Driver
     from conformance.registry import all_checks
@@ -77,3 +132,12 @@ def test_driver_none_reports_event_checks_not_run(spec, tmp_path):
         doc = run(RunConfig(live.base_url, DEMO, spec, spec.profile(), Driver()), needing)
     assert {c["verdict"] for c in doc["checks"]} == {"not_run"}
     assert all("cannot" in c["message"] for c in doc["checks"])
+
+
+def test_a_second_agent_needs_all_three_options(capsys):
+    from conformance.cli import main
+
+    code = main(["run", "--target", "http://127.0.0.1:9", "--user", "u", "--password", "p", "--key", "k",
+                 "--other-user", "other-ota", "--other-password", "other-pass"])
+    assert code == 2 and capsys.readouterr().err.strip() == (
+        "ybx-conform: the second agent needs all of --other-user, --other-password, --other-key; missing: --other-key")

@@ -130,6 +130,38 @@ def test_a_theater_target_passes_the_preflight(spec):
         assert "the admin token was refused" in preflight.driver_problems(AdminDriver(both.theater.admin_url, "x"))[0]
 
 
+def test_the_admin_api_of_the_other_supplier_is_refused_both_ways(capsys, spec, tmp_path):
+    with live_mock(spec, theater=True) as both:
+        for target, admin, answers, manages in ((both, both.theater, "scenic", "theater"),
+                                                (both.theater, both, "theater", "scenic")):
+            code, err, _ = conform(capsys, target, tmp_path, admin_url=admin.admin_url, token=both.token)
+            assert code == 2 and "preflight failed, nothing was run" in err, err
+            assert f"the admin API at {admin.admin_url} manages supplier" in err and f"({manages}, providerid" in err
+            assert f"but the target {target.base_url} answers GetProviderConfig.aspx as supplier" in err
+            assert f"({answers}, providerid" in err
+            assert f"likely cause: the admin URL (--admin-url): give the admin API of the target's own supplier, " \
+                   f"e.g. {target.base_url}/_admin" in err
+            assert not (tmp_path / "r" / "results.json").exists()
+        assert preflight.driver_manages(AdminDriver(both.theater.admin_url, both.token), both.theater.base_url, DEMO,
+                                        spec, spec.profile()) == []
+
+
+def test_an_admin_api_that_does_not_name_its_supplier_is_not_judged(spec, live):
+    class Unnamed(AdminDriver):
+        def get_json(self, path, params=None):
+            return {"now": "2026-11-21T10:00:00+08:00"}
+
+    assert preflight.driver_manages(Unnamed(live.admin_url, live.token), live.base_url, DEMO, spec, spec.profile()) == []
+
+
+def test_the_second_agent_must_be_another_agent(capsys, live, tmp_path):
+    code, err, _ = conform(capsys, live, tmp_path, extra=("--other-user", DEMO.user, "--other-password",
+                                                          DEMO.password, "--other-key", DEMO.key))
+    assert code == 2 and "preflight failed, nothing was run" in err
+    assert f"--other-user {DEMO.user} is the agent of --user: the isolation checks need a second, different agent" in err
+    assert not (tmp_path / "r" / "results.json").exists()
+
+
 # ------------------------------------------------------------------ the console summary
 
 def _doc(verdicts: dict[str, int], messages: list[str], driver: str = "none") -> dict:
