@@ -126,12 +126,21 @@ def _checked_worlds(paths: list[tuple[Path | None, str | None]], profile_name: s
 
 
 def _clock_arg(value: str, tz_name: str) -> datetime:
-    """--clock: ISO 8601; without an offset, the supplier's time zone."""
+    """--clock: ISO 8601 (without an offset, the supplier's time zone), within the admin API's range."""
+    from .admin import CLOCK_YEARS
+
     try:
         when = datetime.fromisoformat(value)
     except ValueError:
         raise ValueError(f"--clock {value!r} is not an ISO 8601 date-time (2028-02-29T10:00:00+08:00)") from None
-    return when if when.tzinfo else when.replace(tzinfo=ZoneInfo(tz_name))
+    when = when if when.tzinfo else when.replace(tzinfo=ZoneInfo(tz_name))
+    try:
+        year = when.astimezone(ZoneInfo(tz_name)).year
+    except OverflowError:
+        year = 0
+    if not CLOCK_YEARS[0] <= year <= CLOCK_YEARS[1]:
+        raise ValueError(f"--clock {value}: the clock runs within the years {CLOCK_YEARS[0]} to {CLOCK_YEARS[1]}")
+    return when
 
 
 def _said(exc: Exception) -> str:

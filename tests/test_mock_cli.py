@@ -97,3 +97,9 @@ def test_check_world_of_good_files_exits_0(capsys):
     assert cli.main(["check-world"]) == 0
     out, _ = capsys.readouterr()
     assert len(out.splitlines()) == len(list(WORLDS_DIR.glob("*.yaml"))) and all(": ok: " in line for line in out.splitlines())
+
+
+@pytest.mark.parametrize("clock", ["9999-12-31T00:00:00", "0001-01-01T00:00:00+14:00", "1999-12-31T23:00:00"])
+def test_a_clock_outside_the_admin_apis_range_is_refused(capsys, clock):
+    line = _refused(capsys, ["serve", "--clock", clock, "--db", ":memory:", "--port", str(free_port())]).strip()
+    assert line == f"ybx-mock: --clock {clock}: the clock runs within the years 2000 to 2199"
