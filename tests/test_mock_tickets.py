@@ -28,7 +28,8 @@ def pay(ota: Ota, orderid: str, account: str = "deposit") -> None:
     mock = ota.mock
     with mock.store.transaction() as db:
         order = db.execute("SELECT * FROM orders WHERE orderid=?", (orderid,)).fetchone()
-        if account == "instant":
+        if account == "instant":  # through the world's first channel, as the payment page would record it
+            db.execute("UPDATE orders SET pay_channel=? WHERE orderid=?", (mock.world.pay_channels[0].id, orderid))
             machine.fire(mock, db, order, "pay_instant_success", target="6", pay_type="instant")
             return
         ledger.hold(db, order["agent"], account, Decimal(order["total"]))
@@ -381,7 +382,7 @@ def test_an_instant_return_is_in_progress_until_finance_pays_it_back(ota):
     assert ota.call("RefundTicket.aspx", {"orderid": orderid, "ticketcode": first_ticket(ota, orderid)}).retcode == "0"
     order, _, _ = returned(ota, orderid)
     assert (order["returntotal"], order["backtotal"], order["backstatus"]) == ("180.00", "180.00", "受理中")
-    assert order["returnpaychanneldesc"] == "即时支付，退款180.00，受理中"
+    assert order["returnpaychanneldesc"] == "支付宝，退款180.00，受理中"  # back through the channel it came from
     # the refund application the return made is a record of QueryOrderRefund too (2.7.3 line 295)
     refund = ota.call("QueryOrderRefund.aspx", {"orderid": orderid})
     assert (refund.text("totalfee"), refund.text("totalrefund")) == ("20.00", "180.00")
