@@ -233,7 +233,8 @@ class MockApp(Starlette):
         if not scope.get(LOGGED):
             scope[LOGGED] = True
             self._log.line(self._answered_at(), self._kinds.get(scope.get("endpoint"), "other"), scope["method"],
-                           scope["path"], status, (time.perf_counter() - started) * 1000)
+                           scope["path"], status, (time.perf_counter() - started) * 1000,
+                           agent=self._log.hawk_agent(scope))
 
 
     def _dated(self, send: Send) -> Send:

@@ -28,6 +28,8 @@ def app() -> Starlette:
         writer = requestlog.LineWriter()
         atexit.register(writer.stop)
         log = requestlog.RequestLog.for_spec(writer.put, raw.get("log_format") or "text", mock.spec)
+    # the mock's own notes (a payment notice refused, an internal error) in the same stream and format
+    requestlog.route_notes(log, lambda: mock.now().astimezone(mock.tz))
     return create_app(mock, admin_token=settings.admin_token, background=True,
                       theater=build_theater_mock(settings, mock), certify=settings.certify,
                       memo=settings.memo, request_log=log)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import re
 import subprocess
@@ -15,12 +16,13 @@ import time
 from datetime import datetime, timedelta
 
 import httpx
+import pytest
 from mockkit import DEMO, START, Ota, make_mock
 from receiver import free_port
 from starlette.testclient import TestClient
 
 from mockserver.app import create_app
-from mockserver.requestlog import LineWriter, RequestLog
+from mockserver.requestlog import LineWriter, RequestLog, escaped, route_notes
 from mockserver.server import Settings, build_theater_mock
 from spec.protocol import Credentials, encode_request
 
@@ -47,7 +49,7 @@ def test_json_lines_carry_the_mocks_clock_agent_page_and_retcode(spec):
     assert [(g["kind"], g["method"], g["path"], g["status"]) for g in got] == [
         ("page", "GET", "/GetProviderConfig.aspx", 200), ("page", "POST", "/POST/GetProviderConfig.aspx", 200),
         ("admin", "POST", "/_admin/clock", 200), ("page", "GET", "/GetProviderConfig.aspx", 200),
-        ("page", "GET", "/NoSuchPage.aspx", 404), ("other", "GET", "/no/such/path", 404),
+        ("other", "GET", "/NoSuchPage.aspx", 404), ("other", "GET", "/no/such/path", 404),
         ("home", "GET", "/", 200)]
     first, posted, admin, refused = got[:4]
     assert first["agent"] == posted["agent"] == refused["agent"] == DEMO.user and admin["agent"] is None
@@ -75,6 +77,84 @@ def test_text_lines_and_the_theater_logged_once(spec):
                                                      ("page", "/GetProviderConfig.aspx", "200")]
     assert parsed[2][3] == DEMO.user and parsed[2][6] == "0"
     assert datetime.fromisoformat(parsed[0][1]) == START.astimezone(mock.tz)
+
+
+TEXT_LINE = re.compile(r"(\S+) (\w+) (\S+) (GET|POST) (\S+)(?: retcode=(\S+))? status=(\d+) (\d+\.\d)ms")
+FORGED = "evil\n2030-01-01T00:00:00.000+08:00 page demo-ota GET /Forged.aspx retcode=0 status=200 0.1ms"
+
+
+def test_an_agent_or_path_cannot_forge_a_line_split_a_field_or_reach_the_terminal(spec):
+    mock, client, lines = logged_app(spec, "text")
+    for agent in (FORGED, "two words", "\x1b[2J\x1b[31mred", "100%", "演示\u202eota\u2028"):
+        client.get("/GetProviderConfig.aspx", params={"user": agent})
+    client.get("/a%0Ab%20c%1B[0m/x%25y")
+    assert len(lines) == 6 and all(line.isprintable() for line in lines), lines
+    parsed = [TEXT_LINE.fullmatch(line) for line in lines]
+    assert all(parsed), lines
+    assert [m[3] for m in parsed[:5]] == [
+        "evil%0A2030-01-01T00:00:00.000+08:00%20page%20demo-ota%20GET%20/Forged.aspx%20retcode=0%20status=200%200.1ms",
+        "two%20words", "%1B[2J%1B[31mred", "100%25", "演示%E2%80%AEota%E2%80%A8"]
+    assert parsed[5][2] == "other" and parsed[5][5] == "/a%0Ab%20c%1B[0m/x%25y"
+    assert escaped("plain-ota") == "plain-ota"
+
+
+def test_json_lines_keep_the_agent_exactly_and_stay_one_printable_line(spec):
+    mock, client, lines = logged_app(spec, "json")
+    for agent in (FORGED, "\x1b[31m\x7f\x9b\u2028\u202e"):
+        client.get("/GetProviderConfig.aspx", params={"user": agent})
+    assert len(lines) == 2 and all(line.isprintable() and "\n" not in line for line in lines)
+    assert [json.loads(line)["agent"] for line in lines] == [FORGED, "\x1b[31m\x7f\x9b\u2028\u202e"]
+
+
+def test_favicon_and_other_paths_are_other_only_spec_pages_are_page(spec):
+    mock, client, lines = logged_app(spec, "json", theater=True)
+    for path in ("/favicon.ico", "/theater/favicon.ico", "/robots.txt", "/post/NoSuchPage.aspx"):
+        client.get(path)
+    client.put("/GetProviderConfig.aspx")  # a spec page, wrong method: still a request for a page
+    assert [(json.loads(line)["kind"], json.loads(line)["path"]) for line in lines] == [
+        ("other", "/favicon.ico"), ("other", "/theater/favicon.ico"), ("other", "/robots.txt"),
+        ("other", "/post/NoSuchPage.aspx"), ("page", "/GetProviderConfig.aspx")]
+
+
+def test_rest_lines_carry_the_hawk_id_as_agent(spec):
+    mock, client, lines = logged_app(spec, "json")
+    client.get("/api/WebInterface/Order/YearCard/Query/Main?dwlx=2&dwid=x&orderid=y",
+               headers={"Authorization": 'Hawk id="demo-ota", ts="1", nonce="n", mac="bad"'})
+    client.get("/api/WebInterface/Order/YearCard/Query/Main?orderid=y")
+    got = [json.loads(line) for line in lines]
+    assert [(g["kind"], g["agent"], g["status"]) for g in got] == [("rest", "demo-ota", 401), ("rest", None, 401)]
+
+
+@pytest.fixture
+def notes_restored():
+    """The loggers route_notes configures, as they were before the test."""
+    saved = {name: (lg.handlers[:], lg.level, lg.propagate) for name in ("ybx", "uvicorn.error")
+             for lg in [logging.getLogger(name)]}
+    yield
+    for name, (handlers, level, propagate) in saved.items():
+        lg = logging.getLogger(name)
+        lg.handlers, lg.level, lg.propagate = handlers, level, propagate
+
+
+def test_the_mocks_own_notes_are_lines_of_the_log_in_its_format(notes_restored):
+    at = datetime.fromisoformat("2029-03-01T08:30:00+08:00")
+    text, js = [], []
+    route_notes(RequestLog(text.append, "text"), lambda: at)
+    logging.getLogger("ybx.mock.instant").warning("Alipay notice refused: %s", "bad\nline 50%")
+    route_notes(RequestLog(js.append, "json"), lambda: at)
+    logging.getLogger("ybx.mock.instant").warning("Alipay notice refused: %s", "bad\nline")
+    logging.getLogger("ybx.mock.instant").info("not a note")
+    assert text == ["2029-03-01T08:30:00.000+08:00 log warning ybx.mock.instant Alipay notice refused: bad%0Aline 50%"]
+    assert [json.loads(line) for line in js] == [{"at": "2029-03-01T08:30:00.000+08:00", "kind": "log",
+                                                  "level": "warning", "logger": "ybx.mock.instant",
+                                                  "message": "Alipay notice refused: bad\nline"}]
+
+
+def test_quiet_drops_the_notes_but_not_the_errors(notes_restored, caplog):
+    route_notes(None, datetime.now)  # no log: the errors go on to stderr (Python's last resort, here caplog)
+    logging.getLogger("ybx.mock.instant").warning("Alipay notice refused: x")
+    logging.getLogger("ybx.mock").error("internal error on X")
+    assert [r.getMessage() for r in caplog.records] == ["internal error on X"]
 
 
 def _full_pipe() -> tuple[int, int]:
@@ -177,6 +257,25 @@ def test_ybx_mock_serve_logs_json_lines_by_its_clock_and_quiet_turns_them_off(sp
     proc, base = _serve(tmp_path, "--quiet")
     try:
         httpx.get(f"{base}/{page.page}", params=encode_request(page, {}, DEMO, spec.profile()))
+        httpx.get(f"{base}/notify_Payback_url.aspx?NETDH=nonsense")
     finally:
         _stop(proc)
     assert page.page not in (tmp_path / "stderr.log").read_text()
+    assert "Alipay notice refused" not in (tmp_path / "stderr.log").read_text()
+
+
+def test_a_refused_payment_notice_is_a_json_line_of_the_log(tmp_path):
+    proc, base = _serve(tmp_path, "--log-format", "json")
+    try:
+        assert httpx.get(f"{base}/notify_Payback_url.aspx?NETDH=nonsense").text == "fail"
+        log = tmp_path / "stderr.log"
+        deadline = time.monotonic() + 10
+        while "notify_Payback_url" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        _stop(proc)
+    lines = [json.loads(line) for line in log.read_text().splitlines()]  # every line is JSON
+    notes = [line for line in lines if line["kind"] == "log"]
+    assert len(notes) == 1 and notes[0]["message"].startswith("Alipay notice refused: ")
+    assert notes[0]["level"] == "warning" and notes[0]["logger"] == "ybx.mock.instant"
+    assert any(line["kind"] == "notify" and line["path"] == "/notify_Payback_url.aspx" for line in lines)
