@@ -91,3 +91,18 @@ def test_every_option_with_a_default_says_it(main, monkeypatch):
     silent = [where for where, action in options(parser)
               if action.default not in (None, False, [], argparse.SUPPRESS) and "default" not in (action.help or "")]
     assert silent == []
+
+
+def test_the_readme_gives_the_exit_codes_of_every_subcommand(monkeypatch):
+    from conftest import ROOT
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("\n## Exit codes\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    named = {f"{tool} {sub}" for line in rows for tool in ("ybx-mock", "ybx-conform")
+             if line.startswith(f"| `{tool} ") for sub in re.findall(r"`?([a-z-]+)`", line.split("|")[1])}
+    for main, tool in ((mock_cli.main, "ybx-mock"), (conform_cli.main, "ybx-conform")):
+        parser = built_parser(main, monkeypatch)
+        subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+        assert {f"{tool} {name}" for name in subs} <= named, named
+    assert [int(code) for code in mock_cli.ExitCode] == [0, 1, 2] and [int(c) for c in conform_cli.ExitCode] == [0, 1, 2]
