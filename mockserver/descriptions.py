@@ -1,8 +1,9 @@
 """The descriptive elements of an order as the order pages show them: what was booked
 (tickettypedesc), what was delivered (dealdesc) and how the order was paid (paychannel)
-(4.2.8 line 2708, 4.2.9 lines 3071, 3083, 3107). Their words are the pages' gaps
-(`-tickettypedesc-format`, `-dealdesc-format`, `-paychannel-words`); an element a page does not
-answer is dropped by the page's fit."""
+(4.2.8 line 2708, 4.2.9 lines 3071, 3083, 3107). The first two are worded by the pages' gaps
+(`-tickettypedesc-format`, `-dealdesc-format`), paychannel names the payment type or channel as
+gap `-paychannel-words` chooses; an element a page does not answer is dropped by the page's fit.
+`words` reads such a gap's value for the other pages that word a choice too."""
 
 from __future__ import annotations
 
@@ -24,8 +25,8 @@ def words(page: Page, suffix: str | tuple[str, ...]) -> str:
     return next((g.value for g in page.gaps if g.id.endswith(suffix) and g.value), "")
 
 
-def _parts(words: str, counted: list[tuple[str, int]]) -> str:
-    return PARTS_JOIN.join(words.format(productname=name, count=count) for name, count in counted if count > 0)
+def _parts(pattern: str, counted: list[tuple[str, int]]) -> str:
+    return PARTS_JOIN.join(pattern.format(productname=name, count=count) for name, count in counted if count > 0)
 
 
 def paid_through(mock: Mock, order: sqlite3.Row) -> str:
