@@ -54,6 +54,15 @@ def _check_accounts(t: dict[str, Any], pages: dict[str, Any], add: Callable[[str
             for name in names:
                 if a[name] not in answered:
                     add(rel, f"accounts[{i}].{name}", f"{a[page_key]} answers no element {a[name]!r}")
+        key = a.get("insufficient")
+        if key is None:
+            continue
+        # the pages paying from the account answer it, and the reasons table words it for those that do not
+        paying = [p for p in pages.values() if a["id"] in (p.get("behaviour") or {}).get("accounts", [])]
+        if not any(r.get("key") == key for p in paying for r in p.get("retcodes", [])):
+            add(rel, f"accounts[{i}].insufficient", f"no page paying from {a['id']} lists the retcode key {key!r}")
+        if not any(r.get("key") == key for r in t["reasons"]["reasons"]):
+            add(rel, f"accounts[{i}].insufficient", f"tables/reasons.yaml does not word {key!r}")
 
 
 @dataclass(frozen=True)
@@ -682,7 +691,7 @@ def build(raw: RawSpec) -> m.Spec:
         ),
         accounts=tuple(
             m.AccountView(a["id"], a["name_zh"], a["balance_page"], a["balance"], a["records_page"], a["opening"],
-                          a["closing"], a["document"])
+                          a["closing"], a["document"], a.get("insufficient", ""))
             for a in t["accounts"]["accounts"]
         ),
         seat_statuses=tuple(

@@ -296,6 +296,7 @@ class AccountView:
     opening: str
     closing: str
     document: str
+    insufficient: str = ""  # the retcode key of a payment from this account refused for its balance
 
 
 @dataclass(frozen=True)
