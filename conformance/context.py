@@ -11,12 +11,15 @@ from datetime import datetime, timedelta
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
-from spec.model import Page, Profile, Retcode, Spec
+from spec.errors import BusinessError, resolve
+from spec.model import AccountView, Element, Page, Profile, Retcode, Spec
 from spec.protocol import Credentials
 
 from .drivers import Driver, DriverError
+from .shared import RunShared
 from .target import Exchange, Target
 
+BOOK_EVENT = "book"  # transitions.yaml: the event that makes an order
 # A clock read back may be told to the second (an HTTP Date header, an admin API without fractions).
 CLOCK_SLACK_SECONDS = 1.0
 _PUNCT = re.compile(r"[\s\"'“”‘’。，；,.;:：…（）()、!！]|\.\.\.")
@@ -26,6 +29,27 @@ def carries(message_zh: str, retmsg: str) -> bool:
     """Whether `retmsg` is the manual's message up to its placeholder (punctuation ignored)."""
     head = re.split(r"xxxx|ex|X", message_zh)[0]
     return _PUNCT.sub("", head) in _PUNCT.sub("", retmsg)
+
+
+def _leaf_trails(elements: tuple[Element, ...], trail: tuple[Element, ...] = ()) -> list[tuple[Element, ...]]:
+    """Each leaf element with the elements above it, in document order."""
+    found: list[tuple[Element, ...]] = []
+    for el in elements:
+        found += _leaf_trails(el.children, trail + (el,)) if el.children else [trail + (el,)]
+    return found
+
+
+def says(words: str, retmsg: str) -> bool:
+    """Whether `retmsg` carries a reason's words (tables/reasons.yaml), its {value}/{param} free and
+    punctuation ignored."""
+    got, at = _PUNCT.sub("", retmsg), 0
+    for part in re.split(r"\{\w+\}", words):
+        part = _PUNCT.sub("", part)
+        found = got.find(part, at)
+        if found < 0:
+            return False
+        at = found + len(part)
+    return True
 
 
 def answers(page: Page, expected: Retcode, retcode: str | None, retmsg: str) -> bool:
@@ -41,6 +65,11 @@ class Failed(AssertionError):
 
 class NotRun(Exception):
     """The check could not run here (driver, data, or a precondition the target refused)."""
+
+
+class ShortBalance(NotRun):
+    """The target refused a payment for the agent's balance: the target behaving correctly on an
+    agent that cannot pay, so the check that needed the payment did not run."""
 
 
 class NotApplicable(NotRun):
@@ -76,8 +105,10 @@ class CheckContext:
     target: Target
     driver: Driver
     other: Credentials | None = None  # a second agent, for isolation checks
+    shared: RunShared = field(default_factory=RunShared)  # what the run's checks share (seats, choices)
     exchanges: list[Exchange] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    booked: list[tuple[str, Credentials | None]] = field(default_factory=list)  # orders made, and by whom
     _mode: str = field(default="", repr=False)  # scenic or theater, once known
 
     # ------------------------------------------------------------ calling
@@ -86,6 +117,7 @@ class CheckContext:
              creds: Credentials | None = None, note: str = "") -> Exchange:
         ex = self.target.call(page, values, method, creds=creds, note=note)
         self.exchanges.append(ex)
+        self._made(ex, creds)
         return ex
 
     def send(self, page: Page | str, pairs: list[tuple[str, str]], method: str = "GET", *,
@@ -93,7 +125,22 @@ class CheckContext:
         page = self.spec.page(page) if isinstance(page, str) else page
         ex = self.target.send(page, pairs, method, creds=creds, note=note)
         self.exchanges.append(ex)
+        self._made(ex, creds)
         return ex
+
+    def _made(self, ex: Exchange, creds: Credentials | None) -> None:
+        """Keep the order an accepted booking made (a page of the spec's `book` event): the run
+        closes it after the check (conformance.cleanup)."""
+        if ex.retcode != "0" or not self.spec.has_page(ex.page):
+            return
+        page = self.spec.page(ex.page)
+        if BOOK_EVENT not in page.behaviour.events:
+            return
+        path = next(("/".join(e.name for e in trail) for trail in _leaf_trails(page.response)
+                     if trail[-1].name.lower().replace("_", "") == "orderid"), None)
+        orderid = ex.envelope.text(path) if path else ""
+        if orderid and (orderid, creds) not in self.booked:
+            self.booked.append((orderid, creds))
 
     # ------------------------------------------------------------ verdict helpers
 
@@ -108,11 +155,49 @@ class CheckContext:
         self.expect(ex.status == 200, f"{ex.page}: HTTP {ex.status}, expected 200")
         self.expect(ex.envelope is not None, f"{ex.page}: not a response envelope ({ex.error})")
 
-    def ok(self, ex: Exchange, what: str = "") -> Exchange:
+    def ok(self, ex: Exchange, what: str = "", *, creds: Credentials | None = None) -> Exchange:
         """A call the check relies on must succeed; if it does not, the check cannot run."""
         if ex.status != 200 or ex.envelope is None or ex.retcode != "0":
+            self.balance_refusal(ex, creds=creds)
             raise NotRun(f"{what or ex.page} did not succeed (retcode {ex.retcode}, {ex.retmsg or ex.error})")
         return ex
+
+    def refused_for(self, ex: Exchange, key: str) -> bool:
+        """Whether `ex` is its page's refusal for the error `key`: the page's own retcode of that key,
+        else - a page that lists none (the book-and-pay pages for a short balance) - the retcode the
+        page answers for it (the profile's fallback chain) carrying the reasons table's words for it."""
+        if ex.envelope is None or ex.retcode in (None, "0") or not self.spec.has_page(ex.page):
+            return False
+        page = self.spec.page(ex.page)
+        own = page.retcode(key)
+        if own is not None:
+            return answers(page, own, ex.retcode, ex.retmsg)
+        words = self.spec.reason(key)
+        return words is not None and ex.retcode == resolve(page, BusinessError(key), self.profile).code \
+            and says(words.zh, ex.retmsg)
+
+    def short_of(self, ex: Exchange) -> AccountView | None:
+        """The agent account whose balance `ex` was refused for (its `insufficient` key,
+        tables/accounts.yaml); None for any other answer."""
+        return next((v for v in self.spec.accounts if v.insufficient and self.refused_for(ex, v.insufficient)), None)
+
+    def balance_refusal(self, ex: Exchange, amount: str = "", *, creds: Credentials | None = None) -> None:
+        """Raise ShortBalance when `ex` is a payment refused for the agent's balance, saying what the
+        balance reads and what the order costs; nothing for any other answer."""
+        view = self.short_of(ex)
+        if view is None:
+            return
+        amount = amount or next((v for k, v in ex.plain.items() if (p := self.spec.page(ex.page).param(k)) is not None
+                                 and (p.name.lower() == "money" or "金额" in p.label_zh)), "")
+        balance = self.call(view.balance_page, {}, creds=creds, note=f"fixture: the {view.id} balance, after the refusal")
+        read = balance.envelope.text(f"Item/{view.balance}") if balance.envelope is not None and balance.retcode == "0" \
+            else f"unread: {balance.page} answered {balance.retcode or balance.error}"
+        cure = "top it up" + (" (the driver's top-ups did not cover it)" if "events" in self.driver.capabilities
+                              else " or run with --driver admin")
+        raise ShortBalance(
+            f"the agent's {view.id} balance ({read} on {view.balance_page} {view.balance}, before what its paid, "
+            f"undelivered orders hold) is below the order total {amount or '(not in the request)'}: {ex.page} answered "
+            f"{ex.retcode} {ex.retmsg}; {cure}")
 
     def retcode_of(self, page: Page | str, key: str) -> str:
         page = self.spec.page(page) if isinstance(page, str) else page
@@ -175,22 +260,23 @@ class CheckContext:
         ex = self.ok(self.call("GetProducts2.aspx", note="fixture: products of the shows"), "GetProducts2.aspx")
         return [{c.tag: (c.text or "") for c in item} for item in ex.envelope.items()]
 
-    def plain_product(self) -> dict[str, str]:
-        """A product without real-name constraint, for simple bookings."""
-        for p in self.products():
-            if p.get("needname", "0") != "1":
-                return p
-        raise NotRun("the target sells no product without real-name constraint")
+    def plain_product(self, qty: int = 1) -> dict[str, str]:
+        """The product without real-name constraint whose order of `qty` costs least (chosen once a
+        run: conformance.catalog), for bookings that need just an order."""
+        from .catalog import cheapest_plain  # the catalogue builds on this module
+
+        return self.shared.once(("plain-product", self.target.creds.user, qty), lambda: cheapest_plain(self, qty))
 
     def book(self, *, days_ahead: int = 4, qty: int = 1, senderid: str = "", product: Mapping[str, str] | None = None,
-             creds: Credentials | None = None) -> tuple[str, Exchange]:
-        """Book `qty` tickets of a plain product (on a theater, `qty` free seats of a show); returns
-        (orderid, exchange)."""
-        product = product or self.plain_product()
+             creds: Credentials | None = None, latest: int | None = None) -> tuple[str, Exchange]:
+        """Book `qty` tickets of a plain product for `days_ahead` (on a theater, `qty` free seats of a
+        show that day or, up to `latest` days ahead where given, later); returns (orderid, exchange)."""
+        product = product or self.plain_product(qty)
         if self.mode() == "theater":
             from .shows import book_seats  # shows builds on this module
 
-            return book_seats(self, days_ahead=days_ahead, qty=qty, senderid=senderid, product=product, creds=creds)
+            return book_seats(self, days_ahead=days_ahead, qty=qty, senderid=senderid, product=product, creds=creds,
+                              latest=latest)
         day = (self.today() + timedelta(days=days_ahead)).strftime("%Y%m%d")
         values = {"Order_list": f"{product['productid']}|{qty}", "Mobile": "13800138000",
                   "ID": "110101199003071234", "SXRQ": day, "timespanindex": "-1"}
@@ -223,10 +309,11 @@ class CheckContext:
         if activate:
             values.update({"activate": "1", "tickettype": "2"})
         ex = self.call("UseAccountToPayByPwd.aspx", values, note="fixture: pay by deposit")
-        short = self.spec.page("UseAccountToPayByPwd.aspx").retcode("insufficient_deposit")
-        if short is not None and ex.retcode == short.code:
-            self.fund("deposit", total)
+        view = self.short_of(ex)
+        if view is not None and "events" in self.driver.capabilities:
+            self.fund(view.id, total)
             ex = self.call("UseAccountToPayByPwd.aspx", values, note="fixture: pay by deposit after a top-up")
+        self.balance_refusal(ex, total)
         return self.ok(ex, "UseAccountToPayByPwd.aspx")
 
     def event(self, name: str, **body: Any) -> Mapping[str, Any]:

@@ -17,9 +17,11 @@ from spec.model import Profile, Spec
 from spec.protocol import Credentials
 
 from .baseline import paced
+from .cleanup import close_orders
 from .context import CheckContext, verdict_of
 from .drivers import Driver, DriverError
 from .registry import Check
+from .shared import RunShared
 from .target import Target
 
 # not_applicable: the rule does not concern this target (the other supplier mode); it counts nowhere
@@ -50,11 +52,11 @@ def load_expected_failures(path: Path | None) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()}
 
 
-def run_one(config: RunConfig, chk: Check) -> dict[str, Any]:
-    """Run one check in its own target session; never raises."""
+def run_one(config: RunConfig, chk: Check, shared: RunShared | None = None) -> dict[str, Any]:
+    """Run one check in its own target session, with what the run's checks share; never raises."""
     target = Target(config.base_url, config.creds, config.spec, config.profile, config.timeout,
                     clock=config.driver.clock)
-    ctx = CheckContext(config.spec, config.profile, target, config.driver, config.other)
+    ctx = CheckContext(config.spec, config.profile, target, config.driver, config.other, shared=shared or RunShared())
     started = time.monotonic()
     verdict, message = "passed", ""
     try:
@@ -63,6 +65,11 @@ def run_one(config: RunConfig, chk: Check) -> dict[str, Any]:
         chk.fn(ctx)
     except Exception as exc:
         verdict, message = verdict_of(exc, trace=True)
+    try:
+        if verdict != "failed":
+            close_orders(ctx)
+    except Exception as exc:  # the verdict stands whatever the clean-up meets
+        ctx.notes.append(f"clean-up stopped: {type(exc).__name__}: {exc}")
     finally:
         target.close()
     if verdict == "failed" and chk.id in config.expected_failures:
@@ -99,11 +106,12 @@ def run(config: RunConfig, checks: list[Check], progress: Callable[[int, int, in
             progress(len(results), len(checks), failures)
 
     clock_before = _target_time(config)
+    shared = RunShared()  # one run's seats and choices, never another's
     with ThreadPoolExecutor(max(1, config.workers)) as pool:
-        for result in pool.map(lambda c: run_one(config, c), parallel):
+        for result in pool.map(lambda c: run_one(config, c, shared), parallel):
             done(result)
     for chk in serial:
-        done(run_one(config, chk))
+        done(run_one(config, chk, shared))
     order = {c.id: i for i, c in enumerate(checks)}
     results.sort(key=lambda r: order[r["id"]])
     clock = None

@@ -1,19 +1,21 @@
 """Theater fixtures (flow 4.1.3, lines 2257-2271) through the target's own pages: a show with free
 seats - QueryTheaterList → QueryTheaterSenceList → GetProducts2 → QuerySeatAreaList →
 QuerySeatsState - and a booking that takes some of them (OrderProducts2). Which SeatState is free,
-booked or sold comes from the spec's seat-state table (tables/seat_status.yaml)."""
+booked or sold comes from the spec's seat-state table (tables/seat_status.yaml). Seats are handed to
+one check of a run only (CheckContext.shared.seats), so that parallel checks never pick the same."""
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from spec.model import Spec
 from spec.protocol import Credentials
 
+from .catalog import order_cost
 from .context import NotRun
 from .target import Exchange
 from .values import parse_value
@@ -22,10 +24,13 @@ if TYPE_CHECKING:
     from .context import CheckContext
 
 SEARCH_DAYS = 14  # how far past `days_ahead` a show with free seats is looked for
-SPARE = 4  # free seats an area keeps beyond those wanted, so that parallel checks rarely pick the same
 BOOK_PAGE = "OrderProducts2.aspx"
 MOBILE, ID_NUMBER = "13800138000", "110101199003071234"
-_pick = random.Random()  # spreads parallel checks over the free seats, so that they rarely collide
+# A booking naming a seat taken since the seat states were read (by something outside the run: the
+# run's own checks never share a seat) is refused with this error (tables/reasons.yaml; gap
+# orderproducts2-seat-taken); the seats are read again and others booked, this many times in all.
+SEAT_TAKEN = "seat_taken"
+SEAT_TRIES = 3
 
 
 @dataclass(frozen=True)
@@ -37,14 +42,11 @@ class Show:
     day: str  # yyyyMMdd
     product: Mapping[str, str]  # the GetProducts2 record of the area's product for this show
     area: str
-    free: tuple[str, ...]  # the area's free seats (QuerySeatsState) when the show was found
+    free: tuple[str, ...]  # the area's free seats (QuerySeatsState) no check of the run held when found
 
     @property
     def productid(self) -> str:
         return self.product.get("productid", "")
-
-    def seats(self, qty: int) -> list[str]:
-        return _pick.sample(list(self.free), qty)
 
 
 def free_state(spec: Spec) -> str:
@@ -85,41 +87,61 @@ def seat_states(ctx: CheckContext, show: Show, creds: Credentials | None = None,
 
 
 def shows(ctx: CheckContext, *, days_ahead: int = 4, qty: int = 1, productid: str = "", strict: bool = False,
-          creds: Credentials | None = None) -> Iterator[Show]:
-    """Seat areas of shows on sale from `days_ahead` days on with `qty` free seats (more to spare
-    unless `strict`), of a product without real-name constraint: `productid` first, or only with
-    `strict` (seats run out in a run that books hundreds of orders, and most checks need just some
-    seats soon)."""
+          creds: Credentials | None = None, latest: int | None = None) -> Iterator[Show]:
+    """Seat areas of shows on sale from `days_ahead` days on (to `latest`, where the check needs the
+    date) with `qty` free seats that no check of the run holds, of a product without real-name
+    constraint: `productid` (else the run's cheapest) over all the days searched first (only it with
+    `strict`), then the others, the cheapest first - bookings are paid from the agent's balance."""
     free = free_state(ctx.spec)
-    enough = qty if strict else qty + SPARE
+    if not productid:  # the run's cheapest product, over all the days, before dearer seats sooner
+        try:
+            productid = ctx.plain_product(qty).get("productid", "")
+        except NotRun:
+            productid = ""
     theaters = [r.get("TheaterID", "") for r in _records(ctx, "QueryTheaterList.aspx", {}, creds, "fixture: theaters")]
-    for offset in range(days_ahead, days_ahead + SEARCH_DAYS):
-        day = (ctx.today() + timedelta(days=offset)).strftime("%Y%m%d")
-        for theater in theaters:
-            scenes = _records(ctx, "QueryTheaterSenceList.aspx", {"TheaterID": theater, "TicketDate": day}, creds,
-                              "fixture: scenes on sale")
-            for scene in (s.get("SenceID", "") for s in scenes):
-                products = _records(ctx, "GetProducts2.aspx", {"TheaterID": theater, "SceneID": scene,
-                                                              "TicketDate": day}, creds, "fixture: products of the show")
-                products.sort(key=lambda r: r.get("productid") != productid)
-                for product in products:
-                    if (strict and product.get("productid") != productid) or \
-                            (product.get("productid") != productid and product.get("needname", "0") == "1"):
-                        continue
-                    if parse_value(ctx.spec, "GetProducts2.aspx", "Item/enablecount", product.get("enablecount")) < qty:
-                        continue
-                    areas = _records(ctx, "QuerySeatAreaList.aspx", {"ProductID": product["productid"],
-                                                                    "SenceID": scene, "TicketDate": day}, creds,
-                                     "fixture: seat areas")
-                    for area in areas:
-                        count = parse_value(ctx.spec, "QuerySeatAreaList.aspx", "item/FreeSeatsCount",
-                                            area.get("FreeSeatsCount"))
-                        if count < enough:
+    last = days_ahead + SEARCH_DAYS - 1 if latest is None else min(latest, days_ahead + SEARCH_DAYS - 1)
+    days = [(ctx.today() + timedelta(days=offset)).strftime("%Y%m%d") for offset in range(days_ahead, last + 1)]
+    scenes: dict[tuple[str, str], list[str]] = {}
+    products: dict[tuple[str, str, str], list[dict[str, str]]] = {}
+    for wanted in ([True] if strict else [True, False]) if productid else [False]:
+        for day in days:
+            for theater in theaters:
+                if (theater, day) not in scenes:
+                    scenes[theater, day] = [s.get("SenceID", "") for s in _records(
+                        ctx, "QueryTheaterSenceList.aspx", {"TheaterID": theater, "TicketDate": day}, creds,
+                        "fixture: scenes on sale")]
+                for scene in scenes[theater, day]:
+                    if (theater, scene, day) not in products:
+                        found = _records(ctx, "GetProducts2.aspx", {"TheaterID": theater, "SceneID": scene,
+                                                                   "TicketDate": day}, creds, "fixture: products of the show")
+                        # the product asked for even with real names (the check wants it), others without
+                        costs = [(cost, i, p) for i, p in enumerate(found)
+                                 if (cost := order_cost(p, qty)) is not None or p.get("productid") == productid
+                                 if p.get("needname", "0") != "1" or p.get("productid") == productid]
+                        products[theater, scene, day] = [p for *_, p in sorted(
+                            costs, key=lambda c: (c[0] if c[0] is not None else Decimal("Infinity"), c[1]))]
+                    for product in products[theater, scene, day]:
+                        if (product.get("productid") == productid) != wanted:
                             continue
-                        show = Show(theater, scene, day, product, area.get("SeatAreaID", ""), ())
-                        seats = tuple(s for s, state in seat_states(ctx, show, creds).items() if state == free)
-                        if len(seats) >= qty:
-                            yield Show(theater, scene, day, product, show.area, seats)
+                        if parse_value(ctx.spec, "GetProducts2.aspx", "Item/enablecount", product.get("enablecount")) < qty:
+                            continue
+                        yield from _areas(ctx, Show(theater, scene, day, product, "", ()), qty, free, creds)
+
+
+def _areas(ctx: CheckContext, show: Show, qty: int, free: str, creds: Credentials | None) -> Iterator[Show]:
+    """The show's seat areas of its product with `qty` free seats no check of the run holds."""
+    claims = ctx.shared.seats
+    areas = _records(ctx, "QuerySeatAreaList.aspx", {"ProductID": show.productid, "SenceID": show.scene,
+                                                    "TicketDate": show.day}, creds, "fixture: seat areas")
+    for area in (a.get("SeatAreaID", "") for a in areas if parse_value(
+            ctx.spec, "QuerySeatAreaList.aspx", "item/FreeSeatsCount", a.get("FreeSeatsCount")) >= qty):
+        if claims.spent(show.scene, show.day, area):
+            continue
+        here = Show(show.theater, show.scene, show.day, show.product, area, ())
+        seats = [s for s, state in seat_states(ctx, here, creds).items() if state == free]
+        left = claims.unclaimed(show.scene, show.day, area, seats)
+        if len(left) >= qty:
+            yield Show(show.theater, show.scene, show.day, show.product, area, left)
 
 
 def find_show(ctx: CheckContext, *, days_ahead: int = 4, qty: int = 1, productid: str = "", strict: bool = False,
@@ -127,8 +149,30 @@ def find_show(ctx: CheckContext, *, days_ahead: int = 4, qty: int = 1, productid
     """The first of `shows`; NotRun when there is none."""
     for show in shows(ctx, days_ahead=days_ahead, qty=qty, productid=productid, strict=strict, creds=creds):
         return show
-    raise NotRun(f"no show in the {SEARCH_DAYS} days from {days_ahead} days ahead has {qty} free seats of one "
-                 "area (QueryTheaterList → QueryTheaterSenceList → GetProducts2 → QuerySeatAreaList → QuerySeatsState)")
+    raise _none_free(days_ahead, qty)
+
+
+def _none_free(days_ahead: int, qty: int) -> NotRun:
+    return NotRun(f"no show in the {SEARCH_DAYS} days from {days_ahead} days ahead has {qty} free seats of one area "
+                  "that no other check of the run holds (QueryTheaterList → QueryTheaterSenceList → GetProducts2 → "
+                  "QuerySeatAreaList → QuerySeatsState)")
+
+
+def claim(ctx: CheckContext, show: Show, qty: int) -> list[str] | None:
+    """`qty` of the show's free seats, handed to this check alone; None when other checks took them
+    since the show was found."""
+    return ctx.shared.seats.claim(show.scene, show.day, show.area, show.free, qty)
+
+
+def claimed_show(ctx: CheckContext, *, days_ahead: int = 4, qty: int = 1, productid: str = "", strict: bool = False,
+                 creds: Credentials | None = None, latest: int | None = None) -> tuple[Show, list[str]]:
+    """The first show of `shows` whose free seats this check could claim, and `qty` of them."""
+    for show in shows(ctx, days_ahead=days_ahead, qty=qty, productid=productid, strict=strict, creds=creds,
+                      latest=latest):
+        seats = claim(ctx, show, qty)
+        if seats is not None:
+            return show, seats
+    raise _none_free(days_ahead, qty)
 
 
 def booking_values(show: Show, seats: list[str], senderid: str = "") -> dict[str, str]:
@@ -141,23 +185,24 @@ def booking_values(show: Show, seats: list[str], senderid: str = "") -> dict[str
 
 
 def take_seats(ctx: CheckContext, *, days_ahead: int = 4, qty: int = 1, senderid: str = "", productid: str = "",
-               creds: Credentials | None = None) -> tuple[Show, list[str], Exchange]:
-    """Book `qty` free seats of a show: (show, seats, the accepted OrderProducts2 exchange). A check
-    running beside this one may take a chosen seat first: then the seats are looked up again."""
-    attempts = 3
-    for attempt in range(attempts):
-        show = find_show(ctx, days_ahead=days_ahead, qty=qty, productid=productid, creds=creds)
-        seats = show.seats(qty)
+               creds: Credentials | None = None, latest: int | None = None) -> tuple[Show, list[str], Exchange]:
+    """Book `qty` free seats of a show, handed to this check alone: (show, seats, the accepted
+    OrderProducts2 exchange). Where something outside the run took a seat meanwhile, the seat states
+    are read again and other seats booked (SEAT_TRIES bookings in all)."""
+    for attempt in range(SEAT_TRIES):
+        show, seats = claimed_show(ctx, days_ahead=days_ahead, qty=qty, productid=productid, creds=creds, latest=latest)
         ex = ctx.call(BOOK_PAGE, booking_values(show, seats, senderid), creds=creds,
                       note=f"fixture: book seats {'|'.join(seats)}")
-        if ex.retcode == "0" or attempt == attempts - 1:
+        if ex.retcode == "0" or attempt == SEAT_TRIES - 1 or not ctx.refused_for(ex, SEAT_TAKEN):
             return show, seats, ctx.ok(ex, BOOK_PAGE)
+        ctx.notes.append(f"seats {'|'.join(seats)} were taken outside this run ({ex.retmsg}); other seats tried")
     raise NotRun("no attempt to book seats")  # not reached: the last attempt returns or raises
 
 
 def book_seats(ctx: CheckContext, *, days_ahead: int = 4, qty: int = 1, senderid: str = "",
-               product: Mapping[str, str] | None = None, creds: Credentials | None = None) -> tuple[str, Exchange]:
+               product: Mapping[str, str] | None = None, creds: Credentials | None = None,
+               latest: int | None = None) -> tuple[str, Exchange]:
     """ctx.book on a theater: `qty` seats of a show, `product` preferred; (orderid, exchange)."""
     _, _, ex = take_seats(ctx, days_ahead=days_ahead, qty=qty, senderid=senderid,
-                          productid=(product or {}).get("productid", ""), creds=creds)
+                          productid=(product or {}).get("productid", ""), creds=creds, latest=latest)
     return ex.envelope.text("Item/orderid"), ex

@@ -110,7 +110,7 @@ def _values_by_meaning(page: Page, name: str, word: str) -> str:
 
 def _book(ctx: CheckContext, o: Order) -> None:
     days = 1  # activation is only possible today and the next two days (ActivateTicket activatedate)
-    o.orderid, _ = ctx.book(days_ahead=days, senderid=o.senderid)
+    o.orderid, _ = ctx.book(days_ahead=days, senderid=o.senderid, latest=days)
     o.day = (ctx.today() + timedelta(days=days)).strftime("%Y%m%d")
 
 

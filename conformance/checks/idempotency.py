@@ -169,6 +169,9 @@ def _same_order(page: Page, ctx: CheckContext) -> None:
     first = _book(ctx, page, values, f"first {page.page} with {key_param(page).name}={key}")
     ex = ctx.call(page, values, note=f"the same {page.page} again, same {key_param(page).name}")
     ctx.envelope(ex)
+    # a target may check the balance before the number: with too little for a second payment the repeat
+    # cannot show whether it would answer the first order or pay again
+    ctx.balance_refusal(ex)
     gap = duplicate_gap(page)
     if ex.retcode != "0" and gap is None:
         ctx.notes.append(f"the repeat was refused ({ex.retcode} {ex.retmsg}); the page leaves the answer open")

@@ -57,6 +57,7 @@ def _valid(page: Page, ctx: CheckContext) -> None:
         ctx.expect(False, f"{page.page}: a correct request with only user, password and sign was refused: "
                    f"{ex.retcode} {ex.retmsg} (check the key derivation, rule b, and the password, rule c)")
     if ex.retcode != "0" and not signed_wrong:
+        ctx.balance_refusal(ex)
         raise NotRun(f"the request was refused for another reason than its sign: {ex.retcode} {ex.retmsg}")
     ctx.expect(ex.retcode == "0", f"{page.page}: a correctly signed request was refused as badly signed")
     ctx.expect(ex.envelope.verify(ctx.target.creds.key, ctx.profile.response),
@@ -179,6 +180,8 @@ def _get_post(page: Page, ctx: CheckContext) -> None:
     post = ctx.call(page, values, "POST", note="POST form")
     ctx.envelope(get)
     ctx.envelope(post)
+    for ex in (get, post):  # each form of a paying page pays: the second may find the balance spent
+        ctx.balance_refusal(ex)
     if get.retcode != "0" and get.retcode == post.retcode:
         raise NotRun(f"the target refuses this request either way ({get.retcode} {get.retmsg})")
     ctx.expect(get.retcode == post.retcode == "0", f"{page.page}: GET answered {get.retcode}, POST {post.retcode}")

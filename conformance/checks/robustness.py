@@ -424,8 +424,7 @@ def _state_machine(ctx: CheckContext) -> None:
             if t is None:
                 self.refused(ex, order, what, PAY_EVENT, "deposit payment", pay_page.page)
                 return
-            insufficient = pay_page.retcode("insufficient_deposit")
-            if insufficient is not None and ex.retcode == insufficient.code:
+            if ctx.short_of(ex) is not None:
                 ctx.notes.append(f"{what}: refused for the balance (holds the model does not know of)")
                 self.see(order, what)
                 return

@@ -29,6 +29,8 @@ from ..shows import (
     BOOK_PAGE,
     Show,
     booking_values,
+    claim,
+    claimed_show,
     free_state,
     held_state,
     seat_states,
@@ -136,8 +138,8 @@ def paid_shows_sold(ctx: CheckContext) -> None:
        "the seats of a cancelled order show 1 (空闲) again", "critical")
 def cancelled_frees(ctx: CheckContext) -> None:
     _theater(ctx)
-    # a freed seat may be taken at once by a check running beside this one: only a seat that stays
-    # held on every one of three tries is a seat the target did not free
+    # no other check of the run is handed these seats, but something outside it may take a freed seat
+    # at once: only a seat that stays held on every one of three tries is a seat the target did not free
     for attempt in range(RELEASE_TRIES):
         show, seats, orderid = _booked(ctx)
         ctx.ok(ctx.call(CANCEL_PAGE, {"Order_id": orderid}, note="cancel the order"), CANCEL_PAGE)
@@ -178,10 +180,8 @@ def no_double_booking(ctx: CheckContext) -> None:
        "a booking naming fewer seats than tickets is refused with the page's seat-count message", "major")
 def count_mismatch(ctx: CheckContext) -> None:
     _theater(ctx)
-    show = next(shows(ctx, qty=2), None)
-    if show is None:
-        raise NotRun("no show has 2 free seats of one area")
-    values = {**booking_values(show, show.seats(1)), "Order_list": f"{show.productid}|2"}
+    show, seats = claimed_show(ctx, qty=2)  # both claimed: a target that takes the booking may seat the second
+    values = {**booking_values(show, seats[:1]), "Order_list": f"{show.productid}|2"}
     ex = ctx.call(BOOK_PAGE, values, note="2 tickets, 1 seat")
     try:
         _refusal(ctx, ex, "seat_count_mismatch", "2 tickets with 1 seat")
@@ -189,14 +189,19 @@ def count_mismatch(ctx: CheckContext) -> None:
         _cancel(ctx, _made(ex))
 
 
-def _two_areas(ctx: CheckContext) -> tuple[Show, Show]:
-    """Two seat areas of one product in one show, each with a free seat."""
-    seen: dict[tuple[str, str, str], Show] = {}
+def _two_areas(ctx: CheckContext) -> tuple[tuple[Show, str], tuple[Show, str]]:
+    """Two seat areas of one product in one show, and a free seat of each, handed to this check."""
+    seen: dict[tuple[str, str, str], tuple[Show, str]] = {}
     for show in shows(ctx, strict=False):
         key = (show.scene, show.day, show.productid)
-        if key in seen and seen[key].area != show.area:
-            return seen[key], show
-        seen.setdefault(key, show)
+        if key in seen and seen[key][0].area == show.area:
+            continue
+        seats = claim(ctx, show, 1)
+        if seats is None:
+            continue
+        if key in seen:
+            return seen[key], (show, seats[0])
+        seen[key] = (show, seats[0])
     raise NotRun("no show sells a product in two seat areas with free seats")
 
 
@@ -204,8 +209,8 @@ def _two_areas(ctx: CheckContext) -> tuple[Show, Show]:
        "a booking with seats of two seat areas is refused with the page's one-area message", "major")
 def one_area(ctx: CheckContext) -> None:
     _theater(ctx)
-    first, second = _two_areas(ctx)
-    seats = [first.seats(1)[0], second.seats(1)[0]]
+    (first, one), (second, other) = _two_areas(ctx)
+    seats = [one, other]
     ex = ctx.call(BOOK_PAGE, booking_values(first, seats), note=f"seats of areas {first.area} and {second.area}")
     try:
         _refusal(ctx, ex, "multiple_seat_areas", f"seats of areas {first.area} and {second.area}")
