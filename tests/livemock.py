@@ -6,7 +6,7 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -38,9 +38,13 @@ START = datetime(2026, 11, 21, 10, 0, tzinfo=timezone(timedelta(hours=8)))
 
 @contextmanager
 def live_mock(spec: Spec, faults: tuple[str, ...] = (), db: str = ":memory:", world: Path | None = None,
-              certify: bool = False, theater: bool = False, at: datetime = START) -> Iterator[Live]:
-    """A served mock (and with `theater` its theater supplier) seeded with the clock at `at`, running."""
+              certify: bool = False, theater: bool = False, at: datetime = START,
+              theater_world: Path | None = None) -> Iterator[Live]:
+    """A served mock (and with `theater` its theater supplier, on `theater_world` where given) seeded
+    with the clock at `at`, running."""
     settings = Settings(db=db, faults=faults, admin_token=TOKEN, world=world, certify=certify, clock=at)
+    if theater_world is not None:
+        settings = replace(settings, theater_world=theater_world)
     mock = build_mock(settings, spec=spec)
     stage = build_theater_mock(settings, mock) if theater else None
     port = free_port()
