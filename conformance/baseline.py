@@ -182,6 +182,17 @@ def show_value(ctx: CheckContext, param: Param, cache: dict[str, str]) -> str | 
     return cache[key]
 
 
+def same_show(ctx: CheckContext, page: Page, param: Param, values: dict[str, str]) -> dict[str, str]:
+    """`param`, a show parameter a theater page takes though not required, with the page's other
+    theater, scene and date parameters of the same show not in `values` yet: a scene alone is asked
+    about today, when it may not play (the weekend matinee on a weekday). Empty for another parameter."""
+    if _show_key(param) is None:
+        return {}
+    cache: dict[str, str] = {}
+    return {p.name: show_value(ctx, p, cache) or "" for p in page.params if p is param or (
+        p.location == "query" and p.name not in values and _show_key(p) in ("theater", "scene", "day"))}
+
+
 def _show_key(param: Param) -> str | None:
     if param.format == "pid_qty_list":
         return "order_list"

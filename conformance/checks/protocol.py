@@ -12,7 +12,7 @@ from spec.model import Page, Param, Retcode, Spec
 from spec.protocol import Credentials, encode_request
 from spec.signing import request_sign
 
-from ..baseline import COMMON, accepted, baseline, fresh_ids, show_value
+from ..baseline import COMMON, accepted, baseline, fresh_ids, same_show, show_value
 from ..context import CheckContext, NotApplicable, NotRun, answers
 from ..target import Exchange
 from ..registry import Check, derive
@@ -85,6 +85,9 @@ def _with(ctx: CheckContext, page: Page, param: Param, values: dict[str, str]) -
     """The values with `param` present (the login password is added by encode_request itself)."""
     if param.name.lower() == "password" or param.name in values:
         return values
+    same = same_show(ctx, page, param, values) if page.mode == "theater" else {}
+    if same:
+        return {**values, **same}
     return {**values, param.name: _sample(ctx, page, param)}
 
 
