@@ -3,8 +3,8 @@ agent's account until it expires (2.5, 2.10), a delivered one has it debited (2.
 its seats and stock; a run books hundreds, and without a driver that tops the account up (--driver
 none) the first checks' orders leave the later checks unable to pay. An order the spec lets the agent
 close is cancelled, a delivered one has its ticket returned (4.2.54), each for the fee the target's
-own rules charge (2.6). Refusals are fine here. A failed check's orders stay as they are, for a
-person to look at."""
+own rules charge (2.6), where no driver tops the accounts up. Refusals are fine here. A failed
+check's orders stay as they are, for a person to look at."""
 
 from __future__ import annotations
 
@@ -17,8 +17,10 @@ NOTE = "clean-up: give back what the order holds"
 
 def close_orders(ctx: CheckContext) -> None:
     """Cancel or return each order the check booked, as the spec's transitions allow from its status.
-    Its exchanges come after the verdict and are no evidence of it: a note says what was done."""
-    if not ctx.booked:
+    Its exchanges come after the verdict and are no evidence of it: a note says what was done. A driver
+    that tops the accounts up (supplier events) leaves nothing to give back for: the orders stay, and
+    the run is shorter."""
+    if not ctx.booked or "events" in ctx.driver.capabilities:
         return
     kept = len(ctx.exchanges)
     try:
