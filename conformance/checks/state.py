@@ -483,6 +483,8 @@ def _final(ctx: CheckContext, t: Transition, order: Order) -> None:
     try:
         _drive(ctx, order, t.event)
     except Refused as exc:
+        if exc.ex is not None:  # a step that debits (an activation at delivery, 2.7) may find the balance short
+            ctx.balance_refusal(exc.ex, order.total, creds=order.creds)
         ctx.expect(False, f"{t.event} on order {order.orderid} in status {before} was refused ({exc}); "
                    f"the spec allows {t.id} ({t.source}->{t.target})")
     _verdict(ctx, t, order, before)
